@@ -1,0 +1,1 @@
+"""The fence model: one declaration of the state machine, checked with Z3."""

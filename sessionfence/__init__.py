@@ -1,0 +1,1 @@
+"""sessionfence: prove, test and implement the session-file fingerprint fence."""

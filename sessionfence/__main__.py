@@ -1,0 +1,3 @@
+from sessionfence.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""Concrete semantics: the machine compiled to Python for N controllers.
+
+A state is a flat tuple (globals first, then each per-controller variable for
+c1..cN). Controllers are numbered 1..N and 0 means nobody; enumerations are
+their integer values. Expressions are compiled once to Python source, so the
+executor runs the very trees the solver reads, at simulation speed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple, Optional
+
+from sessionfence.model import state as S
+from sessionfence.model.expr import (
+    WRITE_MODES,
+    At,
+    Expr,
+    Forall,
+    Lit,
+    Mode,
+    Named,
+    Nobody,
+    Op,
+    Param,
+    Phase,
+    Var,
+)
+from sessionfence.model.machine import AssignAll, Machine, ModelDefinitionError, Transition
+from sessionfence.model.properties import Property
+
+MAX_CONTROLLERS = 6
+
+
+class Instance(NamedTuple):
+    """One step instance: which transition, for which controller and mode."""
+
+    transition: Transition
+    ctrl: Optional[int]  # 1..N, None for external_write
+    mode: Optional[Mode]
+
+    @property
+    def step(self) -> str:
+        return self.transition.step
+
+    def label(self) -> str:
+        who = f"c{self.ctrl}" if self.ctrl else "X"
+        mode = f"({self.mode.name})" if self.mode is not None else ""
+        return f"{self.step}{mode} {who}"
+
+
+class NotEnabled(Exception):
+    """The requested step cannot be taken in this state."""
+
+
+class Layout:
+    """Where each variable lives in the state tuple."""
+
+    def __init__(self, n: int):
+        if not 1 <= n <= MAX_CONTROLLERS:
+            raise ValueError(f"controllers must be between 1 and {MAX_CONTROLLERS}, got {n}")
+        self.n = n
+        self.index: dict[str, int] = {}
+        pos = 0
+        for v in S.GLOBAL_VARS:
+            self.index[v.name] = pos
+            pos += 1
+        for v in S.PER_CTRL_VARS:
+            self.index[v.name] = pos  # slot of c1; cN is at pos + N - 1
+            pos += n
+        self.size = pos
+
+    def slot(self, name: str, ctrl: int) -> int:
+        return self.index[name] + ctrl - 1
+
+
+def _lit(value) -> str:
+    if isinstance(value, Nobody):
+        return "0"
+    if isinstance(value, bool):
+        return repr(value)
+    return repr(int(value))
+
+
+class Compiler:
+    """Expression trees to Python source over a state tuple `s`."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, Lit):
+            return _lit(e.value)
+        if isinstance(e, Var):
+            return f"s[{self.layout.index[e.name]}]"
+        if isinstance(e, At):
+            if not isinstance(e.index, Param):
+                raise ModelDefinitionError(
+                    f"{e.name}[...] may only be indexed by a step's controller or a "
+                    f"quantified controller, not by {type(e.index).__name__}"
+                )
+            return f"s[{self.layout.index[e.name] - 1} + {e.index.name}]"
+        if isinstance(e, Param):
+            return e.name
+        if isinstance(e, Named):
+            return self.expr(e.body)
+        if isinstance(e, Forall):
+            conds = " and ".join(f"{e.var.name} != {p.name}" for p in e.distinct)
+            where = f" if {conds}" if conds else ""
+            return (f"all({self.expr(e.body)} for {e.var.name} in "
+                    f"range(1, {self.layout.n + 1}){where})")
+        if isinstance(e, Op):
+            a = [self.expr(x) for x in e.args]
+            if e.op == "and":
+                return "(" + " and ".join(a) + ")"
+            if e.op == "or":
+                return "(" + " or ".join(a) + ")"
+            if e.op == "not":
+                return f"(not {a[0]})"
+            if e.op == "implies":
+                return f"((not {a[0]}) or {a[1]})"
+            if e.op == "ite":
+                return f"({a[1]} if {a[0]} else {a[2]})"
+            sym = {"eq": "==", "lt": "<", "le": "<=", "add": "+"}[e.op]
+            return f"({a[0]} {sym} {a[1]})"
+        raise TypeError(f"cannot compile {e!r}")
+
+    def function(self, params: str, body: str):
+        return eval(compile(f"lambda {params}: {body}", "<model>", "eval"))
+
+    def predicate(self, e: Expr, params: str = "s, c, m"):
+        return self.function(params, self.expr(e))
+
+    def effect(self, t: Transition):
+        lines = ["def effect(s, c, m):", "    t = list(s)"]
+        for a in t.assigns:
+            var = S.BY_NAME[a.var]
+            if isinstance(a, AssignAll):
+                base = self.layout.index[a.var] - 1
+                lines.append(f"    for {a.param.name} in range(1, {self.layout.n + 1}):")
+                lines.append(f"        t[{base} + {a.param.name}] = {self.expr(a.body)}")
+            elif var.per_ctrl:
+                lines.append(f"    t[{self.layout.index[a.var] - 1} + c] = {self.expr(a.value)}")
+            else:
+                lines.append(f"    t[{self.layout.index[a.var]}] = {self.expr(a.value)}")
+        lines.append("    return tuple(t)")
+        scope: dict = {}
+        exec(compile("\n".join(lines), f"<effect {t.key}>", "exec"), scope)
+        return scope["effect"]
+
+
+@dataclass
+class _Compiled:
+    transition: Transition
+    condition: object
+    effect: object
+
+
+class Executor:
+    """Enabled steps and successors of concrete states."""
+
+    def __init__(self, machine: Machine, n: int):
+        self.machine = machine
+        self.layout = Layout(n)
+        self.n = n
+        comp = Compiler(self.layout)
+        self._compiler = comp
+        self._by_source: dict[Optional[Phase], list[_Compiled]] = {}
+        for t in machine.transitions:
+            compiled = _Compiled(t, comp.predicate(t.condition), comp.effect(t))
+            self._by_source.setdefault(t.source, []).append(compiled)
+        self._phase0 = self.layout.index["phase"] - 1
+        self._events: dict[str, list] = {}
+
+    # -- states ---------------------------------------------------------
+    def initial(self) -> tuple:
+        values = []
+        for v in S.GLOBAL_VARS:
+            values.append(_value(v.init))
+        for v in S.PER_CTRL_VARS:
+            values.extend([_value(v.init)] * self.n)
+        return tuple(values)
+
+    def get(self, s: tuple, name: str, ctrl: Optional[int] = None):
+        if ctrl is None:
+            return s[self.layout.index[name]]
+        return s[self.layout.slot(name, ctrl)]
+
+    def phase(self, s: tuple, ctrl: int) -> Phase:
+        return Phase(s[self._phase0 + ctrl])
+
+    # -- steps ----------------------------------------------------------
+    def _candidates(self, s: tuple) -> Iterator[tuple[_Compiled, Optional[int]]]:
+        for c in range(1, self.n + 1):
+            for comp in self._by_source.get(Phase(s[self._phase0 + c]), ()):
+                yield comp, c
+        for comp in self._by_source.get(None, ()):
+            yield comp, None
+
+    def enabled(self, s: tuple) -> list[Instance]:
+        out = []
+        for comp, c in self._candidates(s):
+            modes = WRITE_MODES if comp.transition.has_mode else (None,)
+            for m in modes:
+                if comp.condition(s, c, m):
+                    out.append(Instance(comp.transition, c, m))
+        return out
+
+    def successors(self, s: tuple) -> list[tuple[Instance, tuple]]:
+        out = []
+        for comp, c in self._candidates(s):
+            modes = WRITE_MODES if comp.transition.has_mode else (None,)
+            for m in modes:
+                if comp.condition(s, c, m):
+                    out.append((Instance(comp.transition, c, m), comp.effect(s, c, m)))
+        return out
+
+    def find(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None) -> Instance:
+        """The transition that `step` by `ctrl` (with `mode`) fires in `s`."""
+        if (step == "external_write") != (ctrl is None):
+            raise NotEnabled(f"{step}: external_write takes no controller, every other step one")
+        if step == "begin_write" and mode is None:
+            raise NotEnabled("begin_write needs a mode (publish, broad or cleanup)")
+        source = None if ctrl is None else self.phase(s, ctrl)
+        for comp in self._by_source.get(source, ()):
+            t = comp.transition
+            if t.step == step and comp.condition(s, ctrl, mode if t.has_mode else None):
+                return Instance(t, ctrl, mode if t.has_mode else None)
+        who = f"c{ctrl} (phase {source.name})" if ctrl else "the external writer"
+        raise NotEnabled(f"{step} is not enabled for {who}")
+
+    def fire(self, s: tuple, inst: Instance) -> tuple:
+        for comp in self._by_source.get(inst.transition.source, ()):
+            if comp.transition is inst.transition:
+                if not comp.condition(s, inst.ctrl, inst.mode):
+                    raise NotEnabled(f"{inst.label()} ({inst.transition.key}) is not enabled")
+                return comp.effect(s, inst.ctrl, inst.mode)
+        raise NotEnabled(f"{inst.transition.key} is not a transition of this machine")
+
+    def step(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None):
+        inst = self.find(s, step, ctrl, mode)
+        return inst, self.fire(s, inst)
+
+    # -- properties and predicates --------------------------------------
+    def event(self, s: tuple, prop: Property) -> list[Instance]:
+        """Step instances enabled in `s` that are events of `prop`."""
+        flag = self._events.get(prop.name)
+        if flag is None:
+            flag = self._compiler.predicate(prop.flag(Param("c", "ctrl")), "s, c")
+            self._events[prop.name] = flag
+        return [i for i in self.enabled(s)
+                if i.ctrl is not None and prop.matches(i.transition) and flag(s, i.ctrl)]
+
+    def holds(self, s: tuple, e: Expr) -> bool:
+        return bool(self._compiler.predicate(e, "s")(s))
+
+    # -- simulation -----------------------------------------------------
+    def random_walk(self, rng: random.Random, depth: int):
+        """A random run of up to `depth` steps: [(instance, state_after)]."""
+        s = self.initial()
+        run = []
+        for _ in range(depth):
+            succ = self.successors(s)
+            if not succ:
+                break
+            inst, s = succ[rng.randrange(len(succ))]
+            run.append((inst, s))
+        return run
+
+    def decode_raw(self, s: tuple) -> dict:
+        """Raw values by variable (per-controller ones as a list c1..cN)."""
+        out: dict = {}
+        for v in S.STATE_VARS:
+            i = self.layout.index[v.name]
+            out[v.name] = list(s[i:i + self.n]) if v.per_ctrl else s[i]
+        return out
+
+    # -- display --------------------------------------------------------
+    def decode(self, s: tuple) -> dict:
+        """Readable values: phases and modes by name, holder as c1/none."""
+        out: dict = {}
+        for v in S.GLOBAL_VARS:
+            out[v.name] = _show(v.sort, s[self.layout.index[v.name]])
+        for v in S.PER_CTRL_VARS:
+            out[v.name] = {f"c{c}": _show(v.sort, s[self.layout.slot(v.name, c)])
+                           for c in range(1, self.n + 1)}
+        return out
+
+
+def _value(init):
+    if isinstance(init, Nobody):
+        return 0
+    if isinstance(init, bool):
+        return init
+    return int(init)
+
+
+def _show(sort: str, value):
+    if sort == "phase":
+        return Phase(value).name
+    if sort == "mode":
+        return Mode(value).name
+    if sort == "ctrl":
+        return f"c{value}" if value else "none"
+    return value

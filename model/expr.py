@@ -1,0 +1,269 @@
+"""A small expression language in which the fence machine is written once.
+
+Guards, effects, fence rules, properties and invariants are all trees of the
+nodes below. Three interpreters read the same trees: `concrete` compiles them
+to Python for simulation, `smt` translates them to Z3 (for a fixed number of
+controllers or for any number), and `pretty` prints them for diagrams and
+reports. Nothing about the fence is stated anywhere else.
+
+Sorts are deliberately few: `int`, `bool`, `ctrl` (a controller or `NOBODY`),
+and two enumerations (`Phase`, `Mode`) that every back-end treats as small
+integers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable, Iterable, Union
+
+
+class Phase(enum.IntEnum):
+    """Per-controller phase; the names are the brief's vocabulary."""
+
+    idle = 0
+    held = 1
+    released = 2
+    write_before = 3
+    write_append = 4
+    write_after = 5
+    done = 6
+    taken_over = 7
+
+
+class Mode(enum.IntEnum):
+    """Kind of locked write section (`begin_write`'s nondeterministic pick)."""
+
+    none = 0
+    publish = 1
+    broad = 2
+    cleanup = 3
+
+
+WRITE_MODES = (Mode.publish, Mode.broad, Mode.cleanup)
+WRITE_PHASES = (Phase.write_before, Phase.write_append, Phase.write_after)
+# A controller is "alive" while it can still make a fence decision.
+ALIVE_PHASES = (Phase.held, Phase.released) + WRITE_PHASES
+
+NO_FP = -1
+"""The fingerprint of "nothing recorded yet"; real fingerprints are >= 0."""
+
+
+class Expr:
+    """Base node. Operators build trees; they never evaluate anything."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__  # identity: `==` is overloaded to build nodes
+
+    def __eq__(self, other):  # type: ignore[override]
+        return Op("eq", (self, lift(other)))
+
+    def __ne__(self, other):  # type: ignore[override]
+        return Op("not", (Op("eq", (self, lift(other))),))
+
+    def __lt__(self, other):
+        return Op("lt", (self, lift(other)))
+
+    def __le__(self, other):
+        return Op("le", (self, lift(other)))
+
+    def __gt__(self, other):
+        return Op("lt", (lift(other), self))
+
+    def __ge__(self, other):
+        return Op("le", (lift(other), self))
+
+    def __add__(self, other):
+        return Op("add", (self, lift(other)))
+
+    def __and__(self, other):
+        return conj(self, other)
+
+    def __or__(self, other):
+        return disj(self, other)
+
+    def __invert__(self):
+        return Op("not", (self,))
+
+    def __bool__(self):
+        raise TypeError(
+            "a model expression has no truth value while the model is being "
+            "declared; combine expressions with &, |, ~ instead of and/or/not"
+        )
+
+    def isin(self, values: Iterable) -> "Expr":
+        return disj(*(self == v for v in values))
+
+
+@dataclass(frozen=True, eq=False)
+class Lit(Expr):
+    value: Union[int, bool, Phase, Mode, "Nobody"]
+
+
+class Nobody:
+    """The lock holder when nobody holds the lock."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NOBODY_VALUE = Nobody()
+
+
+@dataclass(frozen=True, eq=False)
+class Var(Expr):
+    """A global state variable."""
+
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class At(Expr):
+    """A per-controller state variable read at one controller."""
+
+    name: str
+    index: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Param(Expr):
+    """A step parameter (`c`, `m`) or a variable bound by `forall`."""
+
+    name: str
+    sort: str  # "ctrl" or "mode"
+
+
+@dataclass(frozen=True, eq=False)
+class Op(Expr):
+    """and, or, not, implies, eq, lt, le, add, ite."""
+
+    op: str
+    args: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class Forall(Expr):
+    """For every controller `var` (other than those in `distinct`)."""
+
+    var: Param
+    distinct: tuple
+    body: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Named(Expr):
+    """A definition with a name, printed by name in short labels."""
+
+    name: str
+    body: Expr
+
+
+TRUE = Lit(True)
+FALSE = Lit(False)
+NOBODY = Lit(NOBODY_VALUE)
+
+
+def lift(value) -> Expr:
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, (bool, int, Phase, Mode, Nobody)):
+        return Lit(value)
+    raise TypeError(f"cannot use {value!r} ({type(value).__name__}) in a model expression")
+
+
+def conj(*parts) -> Expr:
+    items = []
+    for part in map(lift, parts):
+        if isinstance(part, Lit) and part.value is True:
+            continue
+        if isinstance(part, Op) and part.op == "and":
+            items.extend(part.args)
+        else:
+            items.append(part)
+    if not items:
+        return TRUE
+    return items[0] if len(items) == 1 else Op("and", tuple(items))
+
+
+def disj(*parts) -> Expr:
+    items = []
+    for part in map(lift, parts):
+        if isinstance(part, Lit) and part.value is False:
+            continue
+        if isinstance(part, Op) and part.op == "or":
+            items.extend(part.args)
+        else:
+            items.append(part)
+    if not items:
+        return FALSE
+    return items[0] if len(items) == 1 else Op("or", tuple(items))
+
+
+def implies(a, b) -> Expr:
+    return Op("implies", (lift(a), lift(b)))
+
+
+def ite(cond, then, other) -> Expr:
+    return Op("ite", (lift(cond), lift(then), lift(other)))
+
+
+_BOUND_NAMES = ("d", "e", "f", "g")
+
+
+def forall(body: Callable[..., Expr], *, distinct: Iterable[Expr] = (), arity: int = 1) -> Expr:
+    """`forall(lambda d: ...)`; with arity 2, `lambda d, e: ...` over d != e.
+
+    Quantifies over controllers only (never over NOBODY). Bound variables of
+    an arity-2 quantifier are pairwise distinct.
+    """
+    names = [n for n in _BOUND_NAMES][:arity]
+    params = [Param(n, "ctrl") for n in names]
+    inner = body(*params)
+    outer_distinct = tuple(distinct)
+    for i in reversed(range(arity)):
+        inner = Forall(params[i], outer_distinct + tuple(params[:i]), inner)
+    return inner
+
+
+def named(name: str, body) -> Named:
+    return Named(name, lift(body))
+
+
+class PerCtrl:
+    """Indexable handle for a per-controller variable: `phase[c]`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getitem__(self, index: Expr) -> At:
+        return At(self.name, lift(index))
+
+    def __repr__(self) -> str:
+        return f"PerCtrl({self.name!r})"
+
+
+def walk(expr: Expr):
+    """Every node of the tree, parents first."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Op):
+            stack.extend(node.args)
+        elif isinstance(node, At):
+            stack.append(node.index)
+        elif isinstance(node, Forall):
+            stack.append(node.body)
+        elif isinstance(node, Named):
+            stack.append(node.body)
+
+
+def variables_of(expr: Expr) -> set[str]:
+    return {n.name for n in walk(expr) if isinstance(n, (Var, At))}

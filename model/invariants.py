@@ -1,0 +1,134 @@
+"""Inductive invariants that prove the reference design.
+
+Each invariant is a named formula with its meaning in plain words. The
+checker proves that every one holds initially and is preserved by every
+transition (one obligation per invariant set x transition, so a failure names
+the step), and that together they rule out each property's bad event.
+
+Words used below: a controller is *alive* while held, released or writing;
+it is *exposed* (`ext_alive`) once an external write happened while it was
+alive, and *clean* otherwise. The proof's idea: a clean controller always
+belongs to the current registry epoch and the registry always describes the
+file whenever no write section is open, so every check it makes passes
+(precision); an exposed controller's fence and epoch always lag the file,
+because fingerprints are fresh and nobody can publish in its epoch any more,
+so every check it makes fails (safety).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sessionfence.model import state as S
+from sessionfence.model.expr import NOBODY, Expr, Phase, conj, forall, implies
+from sessionfence.model.machine import alive, writing
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    words: str
+    formula: Expr
+
+
+def _clean(d):
+    return conj(alive(d), ~S.ext_alive[d])
+
+
+def _exposed(d):
+    return conj(alive(d), S.ext_alive[d])
+
+
+def _current(d):
+    """d's known registry state is the registry's (same epoch and generation)."""
+    return conj(S.k_epoch[d] == S.reg_epoch, S.k_gen[d] == S.reg_gen)
+
+
+def _inv(name, words, formula) -> Invariant:
+    return Invariant(name, words, formula)
+
+
+REFERENCE = (
+    # -- bookkeeping -------------------------------------------------------
+    _inv("lock-owner",
+         "a controller holds the lock exactly when it is held or inside a write section",
+         forall(lambda d: (S.holder == d) == (S.phase[d].isin(
+             (Phase.held, Phase.write_before, Phase.write_append, Phase.write_after))))),
+    _inv("ghosts-start-clear",
+         "a controller that has not started has seen no external write, and "
+         "a write while released is also a write while alive",
+         forall(lambda d: conj(
+             implies(S.phase[d] == Phase.idle, ~S.ext_alive[d] & ~S.ext_released[d]),
+             implies(S.ext_released[d], S.ext_alive[d])))),
+    _inv("epochs-issued",
+         "every live controller's epoch and the registry's epoch were issued already",
+         conj(S.reg_epoch >= 0, S.reg_epoch < S.next_epoch,
+              forall(lambda d: implies(alive(d), conj(S.k_epoch[d] >= 1,
+                                                      S.k_epoch[d] < S.next_epoch))))),
+    _inv("no-future-fingerprints",
+         "nothing recorded is newer than the file: the registry and every live fence "
+         "hold fingerprints the file has already had",
+         conj(S.reg_fp <= S.file,
+              forall(lambda d: implies(alive(d), S.fence[d] <= S.file)))),
+    _inv("generations-only-grow",
+         "a live controller of the registry's epoch has never seen a generation the registry has not",
+         forall(lambda d: implies(conj(alive(d), S.k_epoch[d] == S.reg_epoch),
+                                  S.k_gen[d] <= S.reg_gen))),
+    # -- clean controllers: the registry tells the truth -------------------
+    _inv("clean-in-current-epoch",
+         "a clean controller belongs to the registry's current epoch",
+         forall(lambda d: implies(_clean(d), S.k_epoch[d] == S.reg_epoch))),
+    _inv("clean-registry-when-free",
+         "while a clean controller lives and the lock is free, the registry's fingerprint is the file",
+         forall(lambda d: implies(conj(_clean(d), S.holder == NOBODY), S.reg_fp == S.file))),
+    _inv("clean-registry-when-held",
+         "while a clean controller lives and some controller holds the lock outside "
+         "a write section, the registry's fingerprint is the file",
+         forall(lambda d, e: implies(conj(_clean(d), S.phase[e] == Phase.held),
+                                     S.reg_fp == S.file), arity=2)
+         & forall(lambda d: implies(conj(_clean(d), S.phase[d] == Phase.held),
+                                    S.reg_fp == S.file))),
+    _inv("clean-writers-only",
+         "while a clean controller lives, whoever is writing is clean too",
+         forall(lambda d, e: implies(conj(_clean(d), writing(e)), ~S.ext_alive[e]), arity=2)),
+    # -- the writer's section, step by step --------------------------------
+    _inv("clean-writer-knows-file",
+         "a clean writer before read_before knows the file and the registry exactly",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.write_before, ~S.ext_alive[d]),
+                                  conj(S.fence[d] == S.file, S.reg_fp == S.file, _current(d))))),
+    _inv("clean-writer-read-file",
+         "a clean writer before append read the file it knows, and nothing changed since",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.write_append, ~S.ext_alive[d]),
+                                  conj(S.before[d] == S.file, S.fence[d] == S.file,
+                                       S.reg_fp == S.file, _current(d))))),
+    _inv("clean-writer-extended-file",
+         "a clean writer after append extended exactly the file it read, and nothing changed since",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.write_after, ~S.ext_alive[d]),
+                                  conj(S.landed[d], S.mine[d] == S.file,
+                                       S.before[d] == S.fence[d], S.reg_fp == S.before[d],
+                                       _current(d))))),
+    # -- exposed controllers: everything they know is stale ----------------
+    _inv("exposed-fence-stale",
+         "an exposed controller's fence is older than the file",
+         forall(lambda d: implies(
+             conj(_exposed(d), S.phase[d].isin((Phase.held, Phase.released, Phase.write_before))),
+             S.fence[d] < S.file))),
+    _inv("exposed-read-stale",
+         "an exposed writer before append read a file that has changed since",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.write_append, S.ext_alive[d]),
+                                  S.before[d] < S.file))),
+    _inv("exposed-write-invalid",
+         "an exposed writer after append did not extend the file it read, or the file changed since",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.write_after, S.ext_alive[d]),
+                                  (~S.landed[d]) | (S.mine[d] < S.file)))),
+    _inv("exposed-epoch-dead",
+         "if an exposed controller's epoch is still the registry's, the registry lags the file",
+         forall(lambda d: implies(conj(_exposed(d), S.k_epoch[d] == S.reg_epoch),
+                                  S.reg_fp < S.file))),
+    _inv("epochs-separate",
+         "an exposed and a clean controller never share an epoch",
+         forall(lambda d, e: implies(conj(_exposed(d), _clean(e)),
+                                     S.k_epoch[d] != S.k_epoch[e]), arity=2)),
+)
+
+SETS = {"reference": REFERENCE}

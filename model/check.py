@@ -17,7 +17,7 @@ Results are three-valued plus bounded, and a result is only what Z3 showed:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import z3
@@ -26,12 +26,15 @@ from sessionfence.model import invariants as INV
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor, Instance
 from sessionfence.model.machine import Machine, build
+from sessionfence.model.expr import Param
 from sessionfence.model.smt import (
+    AnyN,
     FixedN,
     SolverUnknown,
     Translator,
     Unrolling,
     check_sat,
+    cone_of_influence,
     event_formula,
     step_relation,
 )
@@ -80,13 +83,6 @@ class ReplayMismatch(AssertionError):
     """Z3's path and the concrete executor disagree: an encoding bug."""
 
 
-@dataclass
-class _Pending:
-    prop: P.Property
-    started: float
-    methods: list = field(default_factory=list)
-
-
 # -- inductive invariants ----------------------------------------------------
 
 
@@ -126,6 +122,12 @@ def prove_invariants(machine: Machine, n: int, invs, props, timeout_ms: int = 30
     broken = z3.Not(z3.And(inv_next))
     for k, (t, c, m) in enumerate(instances):
         count += 1
+        if check_sat(solver, sel == k) == z3.unsat:
+            # Consecution would hold vacuously: the invariants contradict
+            # this transition's guard. Every transition of the shared
+            # machine is meant to be possible, so this is a defect.
+            failures.append(f"vacuous: {t.key} cannot fire from any state satisfying the invariants")
+            continue
         if check_sat(solver, sel == k, broken) == z3.sat:
             for inv, f in zip(invs, inv_next):
                 if check_sat(solver, sel == k, z3.Not(f)) == z3.sat:
@@ -200,48 +202,97 @@ def search(machine: Machine, n: int, props, depth: int, progress: Progress, on_f
                 pending.remove(prop)
         if not pending:
             break
-        progress(f"{machine.variant.name}: no event up to depth {k + 1} for "
+        progress(f"no event up to depth {k + 1} for "
                  f"{', '.join(p.name for p in pending)}")
         if k + 1 < depth:
             solver.add(unroll.extend())
     return {p.name for p in pending}
 
 
-def k_induction(machine: Machine, n: int, prop: P.Property, kmax: int, timeout_ms: int) -> Optional[int]:
+def inductive_subset(machine: Machine, n: int, candidates, timeout_ms: int = 30_000) -> list:
+    """The largest subset of `candidates` that is inductive together (Houdini).
+
+    Repeatedly drops every candidate that fails initiation or is not
+    preserved by some transition from a state satisfying all survivors.
+    """
+    enc = FixedN(n)
+    tr = Translator(enc)
+    instances = list(enc.instances(machine))
+    s, s2 = enc.fresh_state("l"), enc.fresh_state("l'")
+    init = z3.Solver()
+    init.set("timeout", timeout_ms)
+    init.add(tr.init(s))
+    alive = [c for c in candidates
+             if check_sat(init, z3.Not(tr.expr(c.formula, s, {}))) == z3.unsat]
+    step = step_relation(tr, instances, s, s2, z3.Int("sel"))
+    while alive:
+        solver = z3.Solver()
+        solver.set("timeout", timeout_ms)
+        solver.add(enc.domain(s), step, *[tr.expr(c.formula, s, {}) for c in alive])
+        after = [tr.expr(c.formula, s2, {}) for c in alive]
+        keep = [c for c, f in zip(alive, after) if check_sat(solver, z3.Not(f)) == z3.unsat]
+        if len(keep) == len(alive):
+            return keep
+        alive = keep
+    return alive
+
+
+def k_induction(machine: Machine, n: int, prop: P.Property, kmax: int, lemmas=(),
+                timeout_ms: int = 30_000) -> Optional[int]:
     """The smallest k <= kmax for which the induction step is unsat, else None.
 
-    Sound only together with a bounded check to depth >= k (done before).
+    `lemmas` must be proved inductive already; they strengthen every state
+    of the path. Sound only together with a bounded check to depth >= k,
+    which the caller does (`search`) before reporting a proof.
     """
     unroll = Unrolling.start(machine, n, "k")
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
-    solver.add(unroll.enc.domain(unroll.states[0]))
+
+    def assume(st):
+        solver.add(unroll.enc.domain(st), *[unroll.tr.expr(l.formula, st, {}) for l in lemmas])
+
+    assume(unroll.states[0])
     for k in range(1, kmax + 1):
         solver.add(z3.Not(event_formula(unroll.tr, unroll.instances, unroll.states[k - 1], prop)))
         solver.add(unroll.extend())
+        assume(unroll.states[k])
         bad = event_formula(unroll.tr, unroll.instances, unroll.states[k], prop)
         if check_sat(solver, bad) == z3.unsat:
             return k
     return None
 
 
-def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float) -> str:
-    """'proved' / 'reachable' from Z3's Spacer engine; raises SolverUnknown."""
+def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=()) -> str:
+    """'proved' / 'reachable' from Z3's Spacer engine; raises SolverUnknown.
+
+    The reachable states are a relation over the variables in the cone of
+    influence of the guards, the property and the lemmas; the (already
+    proved) lemmas restrict the states a step may start from.
+    """
     enc = FixedN(n)
     tr = Translator(enc)
     instances = list(enc.instances(machine))
+    flag = prop.flag(Param("c", "ctrl"))
+    keep = cone_of_influence(machine, [flag] + [l.formula for l in lemmas])
     s, s2 = enc.fresh_state("h"), enc.fresh_state("h'")
-    flat, flat2 = enc.flat(s), enc.flat(s2)
+    flat, flat2 = enc.flat(s, keep), enc.flat(s2, keep)
     sel = z3.Int("sel")
     fp = z3.Fixedpoint()
     fp.set(engine="spacer")
     fp.set("timeout", int(timeout_s * 1000))
+    # Measured on this model: without inlining, Spacer is 2-10x faster.
+    fp.set("xform.inline_eager", False)
+    fp.set("xform.inline_linear", False)
     reach = z3.Function("reach", *[x.sort() for x in flat], z3.BoolSort())
     fp.register_relation(reach)
-    fp.declare_var(*flat, *flat2, sel)
-    fp.rule(reach(*flat), tr.init(s))
-    fp.rule(reach(*flat2), [reach(*flat), step_relation(tr, instances, s, s2, sel)])
-    result = fp.query(z3.And(reach(*flat), event_formula(tr, instances, s, prop)))
+    outside = [x for x in enc.flat(s) + enc.flat(s2)
+               if not any(x.eq(y) for y in flat + flat2)]
+    fp.declare_var(*flat, *flat2, sel, *outside)
+    known = [tr.expr(l.formula, s, {}) for l in lemmas]
+    fp.rule(reach(*flat), tr.init(s, keep))
+    fp.rule(reach(*flat2), [reach(*flat), *known, step_relation(tr, instances, s, s2, sel, keep)])
+    result = fp.query(z3.And(reach(*flat), *known, event_formula(tr, instances, s, prop)))
     if result == z3.unsat:
         return "proved"
     if result == z3.sat:
@@ -254,83 +305,217 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float) -> str:
 
 def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_writes: bool = False,
            progress: Optional[Progress] = None, spacer_timeout_s: float = SPACER_TIMEOUT_S) -> list:
-    """Every property of `variant` for `n` controllers: a list of `Result`."""
+    """Every property of `variant` for `n` controllers: a list of `Result`.
+
+    Order (for speed only; every verdict stands on its own evidence):
+    declared invariants; then, for cells expected to hold, k-induction and
+    Spacer strengthened with the shared lemmas inductive for this variant;
+    then iterative-deepening BMC for everything still open (counterexamples
+    and `sometimes` witnesses); then proofs for what BMC could not refute.
+    """
     progress = progress or (lambda msg: None)
     machine = build(variant, atomic_writes=atomic_writes)
     results: dict[str, Result] = {}
+    notes: dict[str, str] = {}
     t0 = time.perf_counter()
 
-    def result(prop, status, method, depth_=None, trace=None, note="", started=t0):
+    def record(prop, status, method, depth_=None, trace=None, note="", started=t0):
         expected = ("reachable" if prop.kind == "sometimes"
                     else variant.expectation(prop.name, atomic_writes))
         results[prop.name] = Result(variant.name, prop.name, prop.kind, n, atomic_writes, status,
                                     expected, method, depth_, time.perf_counter() - started,
-                                    trace, note)
-
-    always = list(P.ALWAYS)
-    sometimes = list(P.sometimes_for(variant))
-    notes: dict[str, str] = {}
-
-    if variant.invariants:
-        progress(f"{variant.name}: checking inductive invariants ({variant.invariants})")
-        invs = INV.SETS[variant.invariants]
-        try:
-            report = prove_invariants(machine, n, invs, always)
-        except SolverUnknown as exc:
-            report = None
-            for p in always:
-                notes[p.name] = f"invariant check unknown: {exc}"
-        if report is not None:
-            for p in always:
-                if report.proved and report.property_ok[p.name]:
-                    result(p, "proved", f"inductive invariants ({len(invs)})",
-                           note=f"{report.obligations} obligations, {report.seconds:.2f}s")
-                elif not report.proved:
-                    notes[p.name] = "; ".join(report.failures[:3])
-                else:
-                    notes[p.name] = "invariants do not imply the property"
-            always = [p for p in always if p.name not in results]
+                                    trace, note or notes.get(prop.name, ""))
 
     def found(prop, trace, k):
-        status = "violated" if prop.kind == "always" else "reachable"
-        result(prop, status, "bmc", k, trace, notes.get(prop.name, ""))
+        record(prop, "violated" if prop.kind == "always" else "reachable", "bmc", k, trace)
 
-    try:
-        unreached = search(machine, n, always + sometimes, depth, progress, found)
-    except SolverUnknown as exc:
-        for p in always + sometimes:
-            if p.name not in results:
-                result(p, "unknown", "bmc", note=f"Z3 unknown: {exc}")
-        unreached = set()
+    def pending(props):
+        return [p for p in props if p.name not in results]
 
-    for p in sometimes:
-        if p.name in unreached:
-            result(p, "bounded", "bmc", depth, note=f"no witness within {depth} steps")
+    always, sometimes = list(P.ALWAYS), list(P.sometimes_for(variant))
 
-    for p in always:
-        if p.name not in unreached:
-            continue
+    if variant.invariants:
+        _by_invariants(machine, n, variant, always, record, notes, progress)
+
+    lemma_cache: list = []
+
+    def lemmas():
+        if not lemma_cache:
+            progress(f"selecting inductive shared lemmas")
+            lemma_cache.append(inductive_subset(machine, n, INV.SHARED))
+        return lemma_cache[0]
+
+    def prove(prop) -> bool:
         started = time.perf_counter()
-        progress(f"{variant.name}: {p.name}: no counterexample to depth {depth}; trying k-induction")
-        note = notes.get(p.name, "")
+        progress(f"{prop.name}: k-induction")
         try:
-            k = k_induction(machine, n, p, min(KIND_MAX, depth), 30_000)
+            k = k_induction(machine, n, prop, min(KIND_MAX, depth), lemmas())
         except SolverUnknown:
             k = None
         if k is not None:
-            result(p, "proved", f"k-induction (k={k})", depth, note=note, started=started)
-            continue
-        progress(f"{variant.name}: {p.name}: k-induction failed; trying Spacer")
+            # the base case: no event within k steps from the initial state
+            search(machine, n, [prop], k, progress, found)
+            if prop.name not in results:
+                record(prop, "proved", f"k-induction (k={k})", started=started)
+            return True
+        progress(f"{prop.name}: Spacer (timeout {spacer_timeout_s:g}s)")
         try:
-            verdict = spacer(machine, n, p, spacer_timeout_s)
+            verdict = spacer(machine, n, prop, spacer_timeout_s, lemmas())
         except SolverUnknown as exc:
-            result(p, "bounded", "bmc", depth, note=f"Spacer: {exc or 'unknown'}", started=started)
-            continue
+            notes[prop.name] = f"Spacer gave no answer ({exc})"
+            return False
         if verdict == "proved":
-            result(p, "proved", "spacer (CHC)", depth, note=note, started=started)
-        else:
-            result(p, "bounded", "bmc", depth,
-                   note=f"Spacer finds a violation deeper than {depth} steps; rerun with a larger --depth",
-                   started=started)
+            names = ", ".join(l.name for l in lemmas())
+            record(prop, "proved", "spacer", note=f"lemmas: {names}", started=started)
+            return True
+        notes[prop.name] = "Spacer finds the event reachable"
+        return False
+
+    for prop in pending(always):
+        if variant.expectation(prop.name, atomic_writes) == "holds":
+            prove(prop)
+
+    open_props = pending(always) + sometimes
+    try:
+        search(machine, n, open_props, depth, progress, found)
+    except SolverUnknown as exc:
+        for prop in pending(open_props):
+            record(prop, "unknown", "bmc", note=f"Z3 answered unknown: {exc}")
+
+    for prop in pending(sometimes):
+        record(prop, "bounded", "bmc", depth, note=f"no witness within {depth} steps")
+    for prop in pending(always):
+        tried = prop.name in notes
+        if tried or not prove(prop):
+            if prop.name not in results:
+                record(prop, "bounded", "bmc", depth)
     order = [p.name for p in P.ALWAYS + P.sometimes_for(variant)]
     return [results[name] for name in order]
+
+
+def _by_invariants(machine, n, variant, props, record, notes, progress) -> None:
+    progress(f"checking the inductive invariants ({variant.invariants})")
+    invs = INV.SETS[variant.invariants]
+    try:
+        report = prove_invariants(machine, n, invs, props)
+    except SolverUnknown as exc:
+        for p in props:
+            notes[p.name] = f"invariant check: Z3 answered unknown ({exc})"
+        return
+    for p in props:
+        if report.proved and report.property_ok[p.name]:
+            record(p, "proved", f"invariants ({len(invs)})",
+                   note=f"{report.obligations} obligations in {report.seconds:.2f}s")
+        elif not report.proved:
+            notes[p.name] = "invariants not inductive: " + "; ".join(report.failures[:2])
+        else:
+            notes[p.name] = "the invariants do not rule out this property's bad event"
+
+
+# -- any number of controllers -----------------------------------------------
+
+
+def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000) -> InvariantReport:
+    """The invariant proof with controllers as an uninterpreted sort.
+
+    Same obligations as `prove_invariants`, for every transition with a
+    symbolic acting controller (and mode): it holds for any number of
+    controllers. Quantifiers make Z3 incomplete here, so `unknown` is
+    possible and is reported as such, never as a proof.
+    """
+    t0 = time.perf_counter()
+    enc = AnyN()
+    tr = Translator(enc)
+    s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
+    now = [tr.expr(i.formula, s, {}) for i in invs]
+    failures: list[str] = []
+    count = 0
+
+    def solver():
+        sol = z3.Solver()
+        sol.set("timeout", timeout_ms)
+        return sol
+
+    init = solver()
+    init.add(tr.init(s))
+    for inv, f in zip(invs, now):
+        count += 1
+        if check_sat(init, z3.Not(f)) == z3.sat:
+            failures.append(f"invariant {inv.name} does not hold initially")
+
+    for t in machine.transitions:
+        env, side = enc.step_params(t, "a")
+        sol = solver()
+        sol.add(enc.domain(s), *now, *side, enc.relation(tr, s, s2, t, env))
+        if check_sat(sol) == z3.unsat:
+            failures.append(f"vacuous: {t.key} cannot fire from any state satisfying the invariants")
+            continue
+        for inv in invs:
+            count += 1
+            if check_sat(sol, z3.Not(tr.expr(inv.formula, s2, {}))) == z3.sat:
+                failures.append(f"invariant {inv.name} is not preserved by {t.key}")
+
+    property_ok = {}
+    for prop in props:
+        sol = solver()
+        sol.add(enc.domain(s), *now)
+        events = []
+        for t in machine.transitions:
+            if t.source is None or not prop.matches(t):
+                continue
+            env, side = enc.step_params(t, f"p{len(events)}")
+            events.append(z3.And(*side, tr.expr(t.guard, s, env),
+                                 tr.expr(prop.flag(Param("c", "ctrl")), s, env)))
+        count += 1
+        property_ok[prop.name] = check_sat(sol, z3.Or(events)) == z3.unsat
+    return InvariantReport(not failures, count, failures, time.perf_counter() - t0, property_ok)
+
+
+def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: bool = False,
+               progress: Optional[Progress] = None, witness_controllers: int = 2) -> list:
+    """Every property for any number of controllers.
+
+    `proved` needs the variant's quantified invariants to pass over the
+    uninterpreted controller sort. A counterexample (or witness) found with
+    `witness_controllers` controllers settles the cell for the family, and
+    says so. A proof for a fixed number of controllers is not a proof for
+    any number: such cells are `unknown`.
+    """
+    progress = progress or (lambda msg: None)
+    machine = build(variant, atomic_writes=atomic_writes)
+    proved: dict[str, Result] = {}
+    failure = ""
+    if variant.invariants:
+        progress(f"invariants over any number of controllers")
+        invs = INV.SETS[variant.invariants]
+        t0 = time.perf_counter()
+        try:
+            report = prove_invariants_any(machine, invs, P.ALWAYS)
+        except SolverUnknown as exc:
+            report, failure = None, f"Z3 answered unknown: {exc}"
+        if report is not None:
+            failure = "; ".join(report.failures[:2])
+            for p in P.ALWAYS:
+                if report.proved and report.property_ok[p.name]:
+                    proved[p.name] = Result(
+                        variant.name, p.name, "always", "any", atomic_writes, "proved",
+                        variant.expectation(p.name, atomic_writes),
+                        f"quantified invariants ({len(invs)})", None,
+                        time.perf_counter() - t0,
+                        note=f"{report.obligations} obligations, controllers an uninterpreted sort")
+    fixed = verify(variant, witness_controllers, depth=depth, atomic_writes=atomic_writes,
+                   progress=progress)
+    out = []
+    for r in fixed:
+        if r.property in proved:
+            out.append(proved[r.property])
+            continue
+        r.controllers = "any"
+        if r.status in ("violated", "reachable"):
+            r.note = f"found with {witness_controllers} controllers"
+        elif r.status == "proved":
+            r.status, r.method = "unknown", "-"
+            r.note = (failure or "no quantified invariants declared for this variant") + \
+                f"; proved only for {witness_controllers} controllers"
+        out.append(r)
+    return out

@@ -48,8 +48,11 @@ def _inv(name, words, formula) -> Invariant:
     return Invariant(name, words, formula)
 
 
-REFERENCE = (
-    # -- bookkeeping -------------------------------------------------------
+# Facts of the shared machine that do not depend on the fence design. Each
+# variant keeps those that are inductive for it (`check.inductive_subset`);
+# they serve as background lemmas for the automatic proofs, and open the
+# reference's invariant set.
+SHARED = (
     _inv("lock-owner",
          "a controller holds the lock exactly when it is held or inside a write section",
          forall(lambda d: (S.holder == d) == (S.phase[d].isin(
@@ -60,16 +63,21 @@ REFERENCE = (
          forall(lambda d: conj(
              implies(S.phase[d] == Phase.idle, ~S.ext_alive[d] & ~S.ext_released[d]),
              implies(S.ext_released[d], S.ext_alive[d])))),
+    _inv("no-future-fingerprints",
+         "nothing recorded is newer than the file: every fingerprint the registry "
+         "or a controller holds is one the file has already had",
+         conj(S.file >= 0, S.reg_fp <= S.file, S.trusted <= S.file,
+              forall(lambda d: conj(S.fence[d] <= S.file, S.before[d] <= S.file,
+                                    S.mine[d] <= S.file)))),
+)
+
+REFERENCE = SHARED + (
+    # -- bookkeeping -------------------------------------------------------
     _inv("epochs-issued",
          "every live controller's epoch and the registry's epoch were issued already",
          conj(S.reg_epoch >= 0, S.reg_epoch < S.next_epoch,
               forall(lambda d: implies(alive(d), conj(S.k_epoch[d] >= 1,
                                                       S.k_epoch[d] < S.next_epoch))))),
-    _inv("no-future-fingerprints",
-         "nothing recorded is newer than the file: the registry and every live fence "
-         "hold fingerprints the file has already had",
-         conj(S.reg_fp <= S.file,
-              forall(lambda d: implies(alive(d), S.fence[d] <= S.file)))),
     _inv("generations-only-grow",
          "a live controller of the registry's epoch has never seen a generation the registry has not",
          forall(lambda d: implies(conj(alive(d), S.k_epoch[d] == S.reg_epoch),

@@ -68,10 +68,15 @@ class Decision(enum.Enum):
 
 @dataclass(frozen=True)
 class Assign:
-    """`var := value`; per-controller vars are assigned at the acting `c`."""
+    """`var := value`; per-controller vars are assigned at the acting `c`.
+
+    `rule` names the fence rule (or shared bookkeeping) it comes from, so a
+    short label can say `on_accept` instead of every assignment.
+    """
 
     var: str
     value: Expr
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def _rule_updates(variant_name: str, rule: str, updates: Mapping[str, object]) -
                 f"(the shared machine owns it); a fence rule may assign "
                 f"{', '.join(sorted(RULE_WRITABLE))}"
             )
-        out.append(Assign(var, lift(value)))
+        out.append(Assign(var, lift(value), rule))
     return out
 
 
@@ -180,11 +185,11 @@ def _phase_to(p: Phase) -> list[Assign]:
 
 # Forget the finished write section, so that equal situations are equal states.
 _END_WRITE = [
-    Assign("mode", lift(Mode.none)),
-    Assign("took", lift(False)),
-    Assign("before", lift(NO_FP)),
-    Assign("mine", lift(NO_FP)),
-    Assign("landed", lift(False)),
+    Assign("mode", lift(Mode.none), "end section"),
+    Assign("took", lift(False), "end section"),
+    Assign("before", lift(NO_FP), "end section"),
+    Assign("mine", lift(NO_FP), "end section"),
+    Assign("landed", lift(False), "end section"),
 ]
 
 
@@ -285,19 +290,19 @@ def build(variant: "Variant", *, atomic_writes: bool = False) -> Machine:
     ext_guard = TRUE
     if atomic_writes:
         ext_guard = named("no write section open",
-                          forall(lambda d: ~S.phase[d].isin(WRITE_PHASES)))
+                          forall(lambda d: ~writing(d)))
     ts.append(Transition(
         "external_write", None, None, ext_guard,
         (Assign("file", S.file + 1),
          AssignAll("ext_released", d, S.ext_released[d] | (S.phase[d] == Phase.released)),
-         AssignAll("ext_alive", d, S.ext_alive[d] | S.phase[d].isin(ALIVE_PHASES))),
+         AssignAll("ext_alive", d, S.ext_alive[d] | alive(d))),
         Decision.none))
     return Machine(variant, atomic_writes, tuple(ts))
 
 
 def alive(c: Expr) -> Expr:
-    return S.phase[c].isin(ALIVE_PHASES)
+    return named(f"alive({c.name})", S.phase[c].isin(ALIVE_PHASES))
 
 
 def writing(c: Expr) -> Expr:
-    return S.phase[c].isin(WRITE_PHASES)
+    return named(f"writing({c.name})", S.phase[c].isin(WRITE_PHASES))

@@ -35,6 +35,7 @@ from sessionfence.model.expr import (
     Param,
     Phase,
     Var,
+    variables_of,
 )
 from sessionfence.model.machine import AssignAll, Machine, ModelDefinitionError, Transition
 from sessionfence.model.properties import Property
@@ -70,10 +71,11 @@ class FixedN:
                 st[v.name] = z3.Const(f"{v.name}@{tag}", _sort_of(v))
         return st
 
-    def flat(self, st: dict) -> list:
+    def flat(self, st: dict, keep=None) -> list:
         out = []
         for v in S.STATE_VARS:
-            out.extend(st[v.name] if v.per_ctrl else [st[v.name]])
+            if keep is None or v.name in keep:
+                out.extend(st[v.name] if v.per_ctrl else [st[v.name]])
         return out
 
     def nobody(self):
@@ -260,9 +262,11 @@ class Translator:
                 return a[0] + a[1]
         raise TypeError(f"cannot translate {e!r}")
 
-    def init(self, st: dict) -> z3.BoolRef:
+    def init(self, st: dict, keep=None) -> z3.BoolRef:
         parts = []
         for v in S.STATE_VARS:
+            if keep is not None and v.name not in keep:
+                continue
             if v.sort == "ctrl":
                 value = self.enc.nobody() if isinstance(v.init, Nobody) else self.enc.ctrl_value(v.init)
             else:
@@ -305,11 +309,13 @@ class Unrolling:
         return step_relation(self.tr, self.instances, st, nxt, sel)
 
 
-def step_relation(tr: Translator, instances: list, st: dict, nxt: dict, sel) -> z3.BoolRef:
+def step_relation(tr: Translator, instances: list, st: dict, nxt: dict, sel, keep=None) -> z3.BoolRef:
     """One step of the machine: the selected instance's guard and effect.
 
     Each next-state variable is defined once as a case split over the
     instances that assign it, rather than one frame condition per instance.
+    With `keep`, only those variables' next values are constrained (the rest
+    are outside the cone of influence of what is being checked).
     """
     enc = tr.enc
     guards = []
@@ -328,6 +334,8 @@ def step_relation(tr: Translator, instances: list, st: dict, nxt: dict, sel) -> 
                 updates.setdefault((a.var, None), []).append((k, tr.expr(a.value, st, env)))
     eqs = [sel >= 0, sel < len(instances)] + guards
     for v in S.STATE_VARS:
+        if keep is not None and v.name not in keep:
+            continue
         slots = [(d, st[v.name][d - 1], nxt[v.name][d - 1]) for d in enc.ctrls] if v.per_ctrl \
             else [(None, st[v.name], nxt[v.name])]
         for d, old, new in slots:
@@ -348,6 +356,26 @@ def event_formula(tr: Translator, instances: list, st: dict, prop: Property, sel
         here = z3.And(tr.expr(t.guard, st, env), tr.expr(prop.flag(Param("c", "ctrl")), st, env))
         parts.append(z3.And(sel == k, here) if sel is not None else here)
     return z3.Or(parts) if parts else z3.BoolVal(False)
+
+
+def cone_of_influence(machine: Machine, exprs) -> set:
+    """Variables that can affect the guards or `exprs` (by data flow)."""
+    need = set()
+    for t in machine.transitions:
+        need |= variables_of(t.guard)
+    for e in exprs:
+        need |= variables_of(e)
+    grew = True
+    while grew:
+        grew = False
+        for t in machine.transitions:
+            for a in t.assigns:
+                if a.var in need:
+                    reads = variables_of(a.body if isinstance(a, AssignAll) else a.value)
+                    if not reads <= need:
+                        need |= reads
+                        grew = True
+    return need
 
 
 def check_sat(solver: z3.Solver, *assumptions) -> z3.CheckSatResult:

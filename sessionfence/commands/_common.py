@@ -1,0 +1,83 @@
+"""Argument handling shared by the subcommands (variants, controllers, depth)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sessionfence.cli import UsageError
+from sessionfence.model import variant_file
+from sessionfence.model.concrete import MAX_CONTROLLERS
+from sessionfence.model.variants import BUILTIN, Variant
+
+MAX_DEPTH = 100
+
+
+def add_variant_arguments(parser: argparse.ArgumentParser, *, many: bool = True) -> None:
+    if many:
+        parser.add_argument("--variant", action="append", default=[], metavar="NAME",
+                            help=f"a built-in variant ({', '.join(BUILTIN)}); repeatable")
+        parser.add_argument("--all", action="store_true", help="every built-in variant")
+    else:
+        parser.add_argument("--variant", metavar="NAME", help=f"one of {', '.join(BUILTIN)}, "
+                            "or a variant defined in --variant-file")
+    parser.add_argument("--variant-file", metavar="PATH",
+                        help="a Python file defining VARIANT or VARIANTS (your fence change)")
+
+
+def resolve_variants(args, *, many: bool = True) -> list[Variant]:
+    """The variants the user asked for, or a UsageError saying what is wrong."""
+    from_file: list[Variant] = []
+    if args.variant_file:
+        try:
+            from_file = variant_file.load(args.variant_file)
+        except variant_file.VariantFileError as exc:
+            raise UsageError(str(exc)) from None
+    known = {**BUILTIN, **{v.name: v for v in from_file}}
+    names = args.variant if many else ([args.variant] if args.variant else [])
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown variant {name!r}; known variants: {', '.join(known)}")
+    if many:
+        chosen = list(BUILTIN.values()) if args.all else [known[n] for n in names]
+        chosen += [v for v in from_file if v.name not in {c.name for c in chosen}]
+        if not chosen:
+            raise UsageError("say which variants to check: --variant NAME, --all or --variant-file PATH")
+        return chosen
+    if names:
+        return [known[names[0]]]
+    if len(from_file) == 1:
+        return from_file
+    raise UsageError("say which variant: --variant NAME" +
+                     (f" (the file defines {', '.join(v.name for v in from_file)})" if from_file else ""))
+
+
+def controllers(value: str):
+    """`--controllers N` (1..6) or `any`."""
+    if value == "any":
+        return "any"
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number from 1 to {MAX_CONTROLLERS} or 'any', got {value!r}") from None
+    if not 1 <= n <= MAX_CONTROLLERS:
+        raise argparse.ArgumentTypeError(
+            f"controllers must be from 1 to {MAX_CONTROLLERS} (or 'any'), got {n}")
+    return n
+
+
+def fixed_controllers(value: str) -> int:
+    n = controllers(value)
+    if n == "any":
+        raise argparse.ArgumentTypeError("this command needs a fixed number of controllers (1 to 6)")
+    return n
+
+
+def depth(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {value!r}") from None
+    if not 1 <= k <= MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"depth must be from 1 to {MAX_DEPTH} steps, got {k}")
+    return k

@@ -1,0 +1,166 @@
+"""Check fence variants against released-safety, safety and precision.
+
+Each cell is proved (inductive invariants, k-induction or Spacer), violated
+(a shortest counterexample, replayed concretely), bounded (no counterexample
+up to --depth, no proof) or unknown (Z3 gave no answer). The exit status is
+0 iff every cell matches its variant's declared expectation ("holds" needs a
+proof) and every `sometimes` property has a witness; 1 otherwise.
+
+Examples:
+  sessionfence verify --all
+  sessionfence verify --variant reference --controllers any
+  sessionfence verify --variant-file my_fence.py --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from sessionfence.commands import _common
+from sessionfence.model import check
+from sessionfence.model.concrete import Executor
+from sessionfence.model.display import text_table, trace_rows
+from sessionfence.model.machine import build
+from sessionfence.progress import Progress
+
+HELP = "prove or refute the fence properties of variants (Z3)"
+
+
+def add_arguments(parser) -> None:
+    _common.add_variant_arguments(parser)
+    parser.add_argument("--controllers", type=_common.controllers, default=2, metavar="N",
+                        help="number of controllers, 1 to 6, or 'any' for the parametric "
+                        "proof (default 2)")
+    parser.add_argument("--depth", type=_common.depth, default=check.DEFAULT_DEPTH, metavar="K",
+                        help=f"bound for the counterexample search (default {check.DEFAULT_DEPTH})")
+    parser.add_argument("--atomic-writes", action="store_true",
+                        help="make each write section atomic with respect to the external writer")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+
+def run(args) -> int:
+    variants = _common.resolve_variants(args)
+    progress = Progress(enabled=not args.quiet)
+    results = []
+    try:
+        for variant in variants:
+            results += run_variant(variant, args.controllers, args.depth, args.atomic_writes,
+                                   progress)
+    finally:
+        progress.clear()
+    ok = all(r.ok for r in results)
+    if args.json:
+        json.dump(to_json(results, ok), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_human(results, variants, args, ok)
+    return 0 if ok else 1
+
+
+def run_variant(variant, n, depth, atomic_writes, progress) -> list:
+    def report(message: str) -> None:
+        progress(f"[{variant.name}, N={n}] {message}")
+
+    if n == "any":
+        return check.verify_any(variant, depth=depth, atomic_writes=atomic_writes, progress=report)
+    return check.verify(variant, n, depth=depth, atomic_writes=atomic_writes, progress=report)
+
+
+def _steps(trace):
+    if trace is None:
+        return None
+    out = []
+    for inst in trace.steps:
+        step = {"step": inst.step, "controller": f"c{inst.ctrl}" if inst.ctrl else None}
+        if inst.step == "begin_write":
+            step["mode"] = inst.mode.name
+        out.append(step)
+    return out
+
+
+def to_json(results, ok: bool) -> dict:
+    def row(r):
+        return {
+            "variant": r.variant,
+            "property": r.property,
+            "controllers": r.controllers,
+            "atomic_writes": r.atomic_writes,
+            "status": r.status,
+            "expected": r.expected,
+            "method": r.method,
+            "depth": r.depth,
+            "seconds": round(r.seconds, 3),
+            "counterexample": _steps(r.trace),
+            "note": r.note,
+        }
+
+    always = [r for r in results if r.kind == "always"]
+    sometimes = [r for r in results if r.kind == "sometimes"]
+    witnesses = []
+    for r in sometimes:
+        w = row(r)
+        w["witness"] = w.pop("counterexample")
+        witnesses.append(w)
+    return {"ok": ok, "results": [row(r) for r in always], "witnesses": witnesses}
+
+
+def _mark(r) -> str:
+    return "ok" if r.ok else "MISMATCH"
+
+
+def print_human(results, variants, args, ok: bool) -> None:
+    n = args.controllers
+    mode = ", atomic write sections" if args.atomic_writes else ""
+    print(f"sessionfence verify: {n} controllers{mode}, counterexample search to depth {args.depth}")
+    print()
+    rows = [{"variant": r.variant, "property": r.property, "expected": r.expected,
+             "status": r.status, "method": r.method,
+             "depth": "-" if r.depth is None else str(r.depth),
+             "seconds": f"{r.seconds:.2f}", "": _mark(r)}
+            for r in results if r.kind == "always"]
+    print(_table(rows))
+    witnesses = [r for r in results if r.kind == "sometimes"]
+    missing = [r for r in witnesses if not r.ok]
+    print()
+    print(f"sometimes (reachability): {len(witnesses) - len(missing)} of {len(witnesses)} "
+          "witnessed and replayed" + ("" if not missing else ":"))
+    for r in missing:
+        print(f"  {r.variant}: {r.property}: {r.status} ({r.note})")
+    by_name = {v.name: v for v in variants}
+    cex = [r for r in results if r.kind == "always" and r.trace is not None]
+    for i, r in enumerate(cex, 1):
+        witness_n = r.controllers if r.controllers != "any" else 2
+        ex = Executor(build(by_name[r.variant], atomic_writes=r.atomic_writes), witness_n)
+        print()
+        print(f"[{i}] {r.variant} violates {r.property}: {len(r.trace.steps)} steps, "
+              f"{witness_n} controllers (replayed on the concrete semantics)")
+        print(_indent(text_table(trace_rows(ex, r.trace, r.property))))
+    notes = [r for r in results if r.kind == "always" and not r.ok]
+    if notes:
+        print()
+        for r in notes:
+            want = "proved" if r.expected == "holds" else "violated"
+            print(f"MISMATCH {r.variant} {r.property}: expected {want}, got {r.status}"
+                  + (f" ({r.note})" if r.note else ""))
+    print()
+    total = len(results)
+    if ok:
+        print(f"all {total} results match the declared expectations")
+    else:
+        bad = sum(not r.ok for r in results)
+        print(f"{bad} of {total} results do not match the declared expectations")
+
+
+def _table(rows) -> str:
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols).rstrip()]
+    for r in rows:
+        lines.append("  ".join(r[c].ljust(widths[c]) for c in cols).rstrip())
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

@@ -1,0 +1,198 @@
+"""Model runs as ITF traces, and back.
+
+A trace file records, per state, the variables the variant uses (per-
+controller ones as maps keyed "c1".."cN"), the decision of the step that led
+there, and the Quint MBT fields `mbt::actionTaken` (the step name, "init"
+first) and `mbt::nondetPicks` (`controller` and `mode`, each Some/None).
+
+Reading a trace gives back the step list; the model re-executes it
+(`execute`), so a trace is always judged against the current model, and a
+stale or hand-edited trace is caught where its recorded states disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sessionfence.conformance import itf
+from sessionfence.conformance.itf import NONE, ItfError, ItfMap, ItfTrace, ItfVariant, some
+from sessionfence.model import state as S
+from sessionfence.model.check import Trace
+from sessionfence.model.concrete import Executor, Instance, NotEnabled
+from sessionfence.model.expr import Mode
+from sessionfence.model.machine import STEPS, Decision
+
+ACTION = "mbt::actionTaken"
+PICKS = "mbt::nondetPicks"
+DECISION = "decision"
+SOURCE = "sessionfence model"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step as a trace names it: `begin_write` by c2 in mode publish."""
+
+    step: str
+    ctrl: Optional[int]
+    mode: Optional[Mode] = None
+
+    def label(self) -> str:
+        who = f"c{self.ctrl}" if self.ctrl else "X"
+        mode = f"({self.mode.name})" if self.mode is not None else ""
+        return f"{self.step}{mode} {who}"
+
+
+@dataclass
+class TraceFile:
+    source: str
+    variant: str
+    controllers: int
+    atomic_writes: bool
+    steps: list
+    states: list  # decoded ITF states, for cross-checking against the model
+    meta: dict = field(default_factory=dict)
+
+
+def state_values(ex: Executor, s: tuple, used: list) -> dict:
+    d = ex.decode(s)
+    out = {}
+    for name in used:
+        value = d[name]
+        out[name] = ItfMap(value) if S.BY_NAME[name].per_ctrl else value
+    return out
+
+
+def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
+           seed: Optional[int] = None, description: str = "") -> ItfTrace:
+    variant = ex.machine.variant
+    used = ex.machine.variables_used()
+    states = []
+    for i, s in enumerate(trace.states):
+        values = state_values(ex, s, used)
+        if i == 0:
+            values[DECISION] = "init"
+            values[ACTION] = "init"
+            values[PICKS] = {"controller": NONE, "mode": NONE}
+        else:
+            inst: Instance = trace.steps[i - 1]
+            values[DECISION] = inst.transition.decision.value
+            values[ACTION] = inst.step
+            values[PICKS] = {
+                "controller": some(f"c{inst.ctrl}") if inst.ctrl else NONE,
+                "mode": some(inst.mode.name) if inst.mode is not None else NONE,
+            }
+        states.append(values)
+    meta = {
+        "format": "ITF",
+        "format-description": itf.FORMAT_DESCRIPTION,
+        "source": SOURCE,
+        "description": description or f"{variant.name}: {covers}",
+        "variant": variant.name,
+        "controllers": ex.n,
+        "atomic_writes": ex.machine.atomic_writes,
+        "covers": covers,
+        "status": status,
+    }
+    if seed is not None:
+        meta["seed"] = seed
+    return ItfTrace(meta, used + [DECISION, ACTION, PICKS], states, [])
+
+
+def from_itf(trace: ItfTrace, source: str) -> TraceFile:
+    """The step list of an ITF trace written by `to_itf` (or by hand)."""
+    meta = trace.meta
+    variant = meta.get("variant")
+    n = meta.get("controllers")
+    if not isinstance(variant, str):
+        raise ItfError(f"{source}: #meta.variant (the model variant) is missing")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 6:
+        raise ItfError(f"{source}: #meta.controllers must be a number from 1 to 6, got {n!r}")
+    if not trace.states:
+        raise ItfError(f"{source}: the trace has no states")
+    steps = []
+    for i, state in enumerate(trace.states[1:], 1):
+        where = f"{source}: states[{i}]"
+        action = state.get(ACTION)
+        if action not in STEPS:
+            raise ItfError(f"{where}: unknown step {action!r} in {ACTION}; "
+                           f"steps are {', '.join(STEPS)}")
+        picks = state.get(PICKS, {})
+        if not isinstance(picks, dict):
+            raise ItfError(f"{where}: {PICKS} must be a record")
+        ctrl = _pick_controller(picks.get("controller", NONE), n, where)
+        mode = _pick_mode(picks.get("mode", NONE), where)
+        if (action == "external_write") != (ctrl is None):
+            raise ItfError(f"{where}: {action} " + ("takes no controller" if ctrl else "needs a controller"))
+        if (action == "begin_write") != (mode is not None):
+            raise ItfError(f"{where}: {action} " + ("needs a mode" if mode is None else "takes no mode"))
+        steps.append(Step(action, ctrl, mode))
+    return TraceFile(source, variant, n, bool(meta.get("atomic_writes", False)), steps,
+                     trace.states, dict(meta))
+
+
+def _unwrap(value, where: str, what: str):
+    if isinstance(value, ItfVariant):
+        if value.tag == "None":
+            return None
+        if value.tag == "Some":
+            return value.value
+        raise ItfError(f"{where}: {what} must be Some(...) or None, got tag {value.tag!r}")
+    return value  # tolerate a bare value
+
+
+def _pick_controller(value, n: int, where: str) -> Optional[int]:
+    value = _unwrap(value, where, "controller")
+    if value is None:
+        return None
+    if not (isinstance(value, str) and value[:1] == "c" and value[1:].isdigit()
+            and 1 <= int(value[1:]) <= n):
+        raise ItfError(f"{where}: controller must be one of c1..c{n}, got {value!r}")
+    return int(value[1:])
+
+
+def _pick_mode(value, where: str) -> Optional[Mode]:
+    value = _unwrap(value, where, "mode")
+    if value is None:
+        return None
+    if value not in ("publish", "broad", "cleanup"):
+        raise ItfError(f"{where}: mode must be publish, broad or cleanup, got {value!r}")
+    return Mode[value]
+
+
+class StaleTrace(Exception):
+    """The trace cannot be executed by the current model, or disagrees with it."""
+
+
+def execute(ex: Executor, tf: TraceFile, *, compare_states: bool = True) -> Trace:
+    """Re-execute a trace file's steps in the model; the model's own run."""
+    s = ex.initial()
+    states, steps = [s], []
+    used = ex.machine.variables_used()
+    for i, step in enumerate(tf.steps, 1):
+        try:
+            inst, s = ex.step(s, step.step, step.ctrl, step.mode)
+        except NotEnabled as exc:
+            raise StaleTrace(f"{tf.source}: step {i} ({step.label()}): {exc}") from None
+        steps.append(inst)
+        states.append(s)
+        if compare_states and i < len(tf.states):
+            recorded = {k: v for k, v in tf.states[i].items() if k in used}
+            mine = state_values(ex, s, used)
+            diff = sorted(k for k in recorded if recorded[k] != mine.get(k))
+            if diff:
+                raise StaleTrace(f"{tf.source}: step {i} ({step.label()}): the recorded state "
+                                 f"differs from the model's in {', '.join(diff)}")
+    return Trace(steps, states)
+
+
+def write(ex: Executor, trace: Trace, path: str, **kwargs) -> None:
+    itf.dump(to_itf(ex, trace, **kwargs), path)
+
+
+def read(path: str) -> TraceFile:
+    return from_itf(itf.load(path), path)
+
+
+__all__ = ["Decision", "Step", "StaleTrace", "TraceFile", "execute", "from_itf", "read",
+           "to_itf", "write"]

@@ -29,8 +29,11 @@ class Property:
     flag: Callable[[Param], Expr]
     steps: Optional[frozenset] = None
     targets: Optional[frozenset] = None
+    keys: Optional[frozenset] = None  # exact transitions, e.g. "reacquire:released->held"
 
     def matches(self, t: Transition) -> bool:
+        if self.keys is not None and t.key not in self.keys:
+            return False
         if t.decision not in self.decisions:
             return False
         if self.steps is not None and t.step not in self.steps:
@@ -103,3 +106,9 @@ BY_NAME = {p.name: p for p in ALWAYS + SOMETIMES}
 
 def sometimes_for(variant) -> tuple[Property, ...]:
     return tuple(p for p in SOMETIMES if p.name not in variant.unreachable)
+
+
+def fires(key: str) -> Property:
+    """The event "transition `key` fires" (a coverage target)."""
+    return Property(f"fires {key}", "sometimes", f"transition {key} can fire",
+                    frozenset(Decision), lambda c: TRUE, keys=frozenset({key}))

@@ -42,6 +42,7 @@ from sessionfence.model.variants import Variant
 
 DEFAULT_DEPTH = 20
 KIND_MAX = 4  # k-induction tries k = 1..KIND_MAX before Spacer
+SHALLOW_DEPTH = 10  # pre-search when a variant's invariants fail (1-6 s at N = 2..3)
 SPACER_TIMEOUT_S = 60
 
 Progress = Callable[[str], None]
@@ -153,8 +154,26 @@ def _decode_path(model: z3.ModelRef, unroll: Unrolling, k: int, last_sel) -> lis
     return [unroll.instances[p] for p in picks]
 
 
+def by_first_appearance(picks: list) -> list:
+    """Rename controllers so that c1 is the first to act, c2 the next, ...
+
+    Controllers are interchangeable (same initial state, same rules), so the
+    renamed run is a run too; `replay` checks it again. This makes the
+    solver's arbitrary choice of names stable and easier to read.
+    """
+    order: dict = {}
+    for _, c, _ in picks:
+        if c is not None and c not in order:
+            order[c] = len(order) + 1
+    return [(t, order.get(c) if c is not None else None, m) for t, c, m in picks]
+
+
 def replay(executor: Executor, picks: list, prop: P.Property, model=None, unroll=None) -> Trace:
-    """Run the solver's path concretely; the last step must be `prop`'s event."""
+    """Run the solver's path concretely; the last step must be `prop`'s event.
+
+    With `model`, each state is also compared with the solver's (only valid
+    for the solver's own controller names).
+    """
     s = executor.initial()
     states, steps = [s], []
     for i, (t, c, m) in enumerate(picks):
@@ -198,7 +217,8 @@ def search(machine: Machine, n: int, props, depth: int, progress: Progress, on_f
             if check_sat(solver, goal) == z3.sat:
                 model = solver.model()
                 picks = _decode_path(model, unroll, k, last)
-                on_found(prop, replay(executor, picks, prop, model, unroll), k + 1)
+                replay(executor, picks, prop, model, unroll)  # the solver's own run
+                on_found(prop, replay(executor, by_first_appearance(picks), prop), k + 1)
                 pending.remove(prop)
         if not pending:
             break
@@ -340,9 +360,13 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
     lemma_cache: list = []
 
     def lemmas():
+        # The shared lemmas and the variant's own invariants, as far as they
+        # are inductive for this variant (a changed rule may break some).
         if not lemma_cache:
-            progress(f"selecting inductive shared lemmas")
-            lemma_cache.append(inductive_subset(machine, n, INV.SHARED))
+            progress("selecting inductive lemmas")
+            own = INV.SETS[variant.invariants] if variant.invariants else ()
+            candidates = list(INV.SHARED) + [i for i in own if i not in INV.SHARED]
+            lemma_cache.append(inductive_subset(machine, n, candidates))
         return lemma_cache[0]
 
     def prove(prop) -> bool:
@@ -356,7 +380,8 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
             # the base case: no event within k steps from the initial state
             search(machine, n, [prop], k, progress, found)
             if prop.name not in results:
-                record(prop, "proved", f"k-induction (k={k})", started=started)
+                record(prop, "proved", f"k-induction (k={k})", started=started,
+                       note=f"with {len(lemmas())} inductive lemmas")
             return True
         progress(f"{prop.name}: Spacer (timeout {spacer_timeout_s:g}s)")
         try:
@@ -371,6 +396,13 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
         notes[prop.name] = "Spacer finds the event reachable"
         return False
 
+    if variant.invariants and pending(always):
+        # The declared invariants failed: a changed rule broke something, and
+        # a shallow search finds most such bugs faster than Spacer would.
+        try:
+            search(machine, n, pending(always), min(depth, SHALLOW_DEPTH), progress, found)
+        except SolverUnknown:
+            pass  # the full search below reports it
     for prop in pending(always):
         if variant.expectation(prop.name, atomic_writes) == "holds":
             prove(prop)
@@ -486,7 +518,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: b
     proved: dict[str, Result] = {}
     failure = ""
     if variant.invariants:
-        progress(f"invariants over any number of controllers")
+        progress("invariants over any number of controllers")
         invs = INV.SETS[variant.invariants]
         t0 = time.perf_counter()
         try:

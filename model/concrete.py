@@ -172,6 +172,7 @@ class Executor:
             self._by_source.setdefault(t.source, []).append(compiled)
         self._phase0 = self.layout.index["phase"] - 1
         self._events: dict[str, list] = {}
+        self._closed: dict[int, tuple] = {}
 
     # -- states ---------------------------------------------------------
     def initial(self) -> tuple:
@@ -231,8 +232,10 @@ class Executor:
         raise NotEnabled(f"{step} is not enabled for {who}")
 
     def fire(self, s: tuple, inst: Instance) -> tuple:
+        # Matched by key, so that an instance from another build of the same
+        # variant (a trace read back, a checker result) fires here too.
         for comp in self._by_source.get(inst.transition.source, ()):
-            if comp.transition is inst.transition:
+            if comp.transition.key == inst.transition.key:
                 if not comp.condition(s, inst.ctrl, inst.mode):
                     raise NotEnabled(f"{inst.label()} ({inst.transition.key}) is not enabled")
                 return comp.effect(s, inst.ctrl, inst.mode)
@@ -253,7 +256,13 @@ class Executor:
                 if i.ctrl is not None and prop.matches(i.transition) and flag(s, i.ctrl)]
 
     def holds(self, s: tuple, e: Expr) -> bool:
-        return bool(self._compiler.predicate(e, "s")(s))
+        """Evaluate a closed predicate (an invariant) in `s`."""
+        fn = self._closed.get(id(e))
+        if fn is None:
+            fn = self._compiler.predicate(e, "s")
+            # keep `e` alive with its function, so the id is never reused
+            self._closed[id(e)] = fn = (fn, e)
+        return bool(fn[0](s))
 
     # -- simulation -----------------------------------------------------
     def random_walk(self, rng: random.Random, depth: int):

@@ -88,7 +88,7 @@ class AssignAll:
     body: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Transition:
     step: str
     source: Phase | None  # acting controller's phase before (None: external_write)
@@ -103,6 +103,14 @@ class Transition:
         if self.source is None:
             return self.step
         return f"{self.step}:{self.source.name}->{self.target.name}"
+
+    # A transition is identified by its key (unique within a machine), so
+    # runs computed from two builds of one variant compare equal.
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Transition) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     @property
     def outcome(self) -> str:
@@ -211,7 +219,9 @@ def build(variant: "Variant", *, atomic_writes: bool = False) -> Machine:
         ts.append(Transition(step, source, target, lift(condition), assigns, decision, has_mode))
 
     def takeover(step, source, condition, extra=()):
-        add(step, source, Phase.taken_over, condition, [*drop_lock, *extra], Decision.takeover)
+        # begin_write is called with its mode whichever way the check goes
+        add(step, source, Phase.taken_over, condition, [*drop_lock, *extra], Decision.takeover,
+            has_mode=step == "begin_write")
 
     # start: acquire, then the variant initialises its fence data.
     add("start", Phase.idle, Phase.held, lock_free,

@@ -1,0 +1,87 @@
+"""The invariants: proved by Z3, and true on random reachable concrete states."""
+
+import random
+
+import pytest
+import z3
+
+from sessionfence.model import check, invariants, machine, properties, variants
+from sessionfence.model.concrete import Executor
+from sessionfence.model.smt import SolverUnknown
+
+REF = machine.build(variants.get("reference"))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_reference_invariants_are_inductive_and_imply_every_property(n):
+    report = check.prove_invariants(REF, n, invariants.REFERENCE, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert all(report.property_ok.values()), report.property_ok
+
+
+def test_reference_invariants_for_any_number_of_controllers():
+    report = check.prove_invariants_any(REF, invariants.REFERENCE, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert all(report.property_ok.values()), report.property_ok
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_reference_invariants_hold_on_random_reachable_states(n):
+    ex = Executor(REF, n)
+    rng = random.Random(2026 + n)
+    states = 0
+    for _ in range(300):
+        for _, s in ex.random_walk(rng, 60):
+            states += 1
+            for inv in invariants.REFERENCE:
+                assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
+    assert states > 5000
+
+
+@pytest.mark.parametrize("name", list(variants.BUILTIN))
+def test_inductive_shared_lemmas_hold_on_random_reachable_states(name):
+    m = machine.build(variants.get(name))
+    kept = check.inductive_subset(m, 2, invariants.SHARED)
+    assert [i.name for i in kept] == [i.name for i in invariants.SHARED]
+    ex = Executor(m, 2)
+    rng = random.Random(7)
+    for _ in range(200):
+        for _, s in ex.random_walk(rng, 40):
+            for inv in kept:
+                assert ex.holds(s, inv.formula), (name, inv.name)
+
+
+def test_a_false_candidate_is_dropped_by_houdini():
+    from sessionfence.model import state as S
+    from sessionfence.model.expr import forall
+
+    wrong = invariants.Invariant("fences-equal-file", "every fence is the file",
+                                 forall(lambda d: S.fence[d] == S.file))
+    kept = check.inductive_subset(REF, 2, list(invariants.SHARED) + [wrong])
+    assert wrong not in kept and len(kept) == len(invariants.SHARED)
+
+
+def test_unknown_is_never_reported_as_proved(monkeypatch):
+    """If Z3 cannot answer, the cell is unknown or bounded, never proved."""
+    def refuse(solver, *assumptions):
+        raise SolverUnknown("timeout (simulated)")
+
+    monkeypatch.setattr(check, "check_sat", refuse)
+    monkeypatch.setattr(check, "spacer", lambda *a, **k: (_ for _ in ()).throw(SolverUnknown("x")))
+    results = check.verify(variants.get("reference"), 2, depth=3)
+    for r in results:
+        assert r.status in ("unknown", "bounded"), (r.property, r.status)
+        assert not r.ok
+
+
+def test_check_sat_raises_on_unknown():
+    x = z3.Int("x")
+    solver = z3.Solver()
+    solver.set("timeout", 1)
+    # nonlinear integer arithmetic Z3 gives up on within a millisecond
+    solver.add(x * x * x + 3 * x * x * x * x == 1234567891011 + x * x * x * x * x)
+    try:
+        result = check.check_sat(solver)
+    except SolverUnknown:
+        return
+    assert result in (z3.sat, z3.unsat)  # answered in time: then it is an answer

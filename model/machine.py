@@ -218,10 +218,11 @@ def build(variant: "Variant", *, atomic_writes: bool = False) -> Machine:
         assigns = _merge(_phase_to(target), assigns)
         ts.append(Transition(step, source, target, lift(condition), assigns, decision, has_mode))
 
-    def takeover(step, source, condition, extra=()):
-        # begin_write is called with its mode whichever way the check goes
-        add(step, source, Phase.taken_over, condition, [*drop_lock, *extra], Decision.takeover,
-            has_mode=step == "begin_write")
+    def takeover(step, source, condition):
+        # Every takeover ends any write section (so equal situations are equal
+        # states); begin_write is called with its mode whichever way the check goes.
+        add(step, source, Phase.taken_over, condition, [*drop_lock, *_END_WRITE],
+            Decision.takeover, has_mode=step == "begin_write")
 
     # start: acquire, then the variant initialises its fence data.
     add("start", Phase.idle, Phase.held, lock_free,
@@ -288,7 +289,7 @@ def build(variant: "Variant", *, atomic_writes: bool = False) -> Machine:
         add("finish_write", Phase.write_after, target, conj(write_ok, branch),
             [*finish, *_END_WRITE, *release_lock], Decision.adopt)
     if v.write_ok is not None:
-        takeover("finish_write", Phase.write_after, ~write_ok, _END_WRITE)
+        takeover("finish_write", Phase.write_after, ~write_ok)
 
     # dispose: the controller goes away without a check.
     add("dispose", Phase.idle, Phase.done, TRUE, [], Decision.none)

@@ -73,3 +73,13 @@ def test_branches_of_a_step_are_mutually_exclusive(name):
             for b, _, _ in group[i + 1:]:
                 both = z3.And(tr.expr(a.guard, st, enc.env(c, md)), tr.expr(b.guard, st, enc.env(c, md)))
                 assert solver.check(both) == z3.unsat, (a.key, b.key)
+
+
+def test_every_takeover_ends_the_write_section():
+    # Replay compares mode/before in every phase, so a takeover must clear
+    # them the same way on every branch (the implementation drops the section).
+    for v in variants.BUILTIN.values():
+        for t in machine.build(v).transitions:
+            if t.decision is machine.Decision.takeover:
+                assert {"mode", "before", "took"} <= {a.var for a in t.assigns}, (v.name, t.step)
+                assert t.target is machine.Phase.taken_over

@@ -64,7 +64,8 @@ def state_values(ex: Executor, s: tuple, used: list) -> dict:
 
 
 def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
-           seed: Optional[int] = None, description: str = "") -> ItfTrace:
+           seed: Optional[int] = None, description: str = "",
+           extra_meta: Optional[dict] = None) -> ItfTrace:
     variant = ex.machine.variant
     used = ex.machine.variables_used()
     states = []
@@ -96,6 +97,8 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
     }
     if seed is not None:
         meta["seed"] = seed
+    for key, value in (extra_meta or {}).items():
+        meta.setdefault(key, value)  # never overrides the keys above
     return ItfTrace(meta, used + [DECISION, ACTION, PICKS], states, [])
 
 

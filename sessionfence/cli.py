@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("verify",)
+COMMANDS = ("verify", "traces", "replay", "diagram", "report")
 
 
 class UsageError(Exception):

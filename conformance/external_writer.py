@@ -1,0 +1,103 @@
+"""The model's external writer `X` on real files: one long-lived process.
+
+Spawning a process per edit costs ~35 ms; a helper fed over a pipe costs
+tens of microseconds per edit after a one-off start (reliability notes,
+"test economics"). So a replay run starts ONE writer process
+(`_writer_proc.py`) and sends it every `external_write` of every trace.
+Being a separate process matters: it holds no lock, shares no registry and
+no file descriptors with the controllers, exactly like another tool
+editing the transcript.
+
+Which kind of edit each `external_write` becomes is decided by
+`external_plan`; this module only performs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Optional
+
+KINDS = ("append", "rewrite", "replace", "delete")
+"""append: another process appends a line; rewrite: same-size in-place write
+at offset 0; replace: new file renamed over the path; delete: unlink."""
+
+_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_writer_proc.py")
+
+
+class ExternalWriterError(RuntimeError):
+    """The writer process failed or refused an edit."""
+
+
+class ExternalWriter:
+    """Client of the writer process. Use as a context manager or call close()."""
+
+    def __init__(self) -> None:
+        # -S -E: no site-packages, no PYTHON* variables; the script is stdlib only.
+        self._proc: Optional[subprocess.Popen] = subprocess.Popen(
+            [sys.executable, "-S", "-E", _SCRIPT], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, bufsize=1)
+        hello = self._read()
+        if "ready" not in hello:
+            raise ExternalWriterError(f"writer process did not start: {hello}")
+        self.pid = hello["ready"]
+        self.edits = 0
+
+    def _read(self) -> dict:
+        assert self._proc is not None and self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            try:  # EOF comes before the exit status is ready; wait briefly
+                code = self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise ExternalWriterError(f"writer process exited (status {code})")
+        return json.loads(line)
+
+    def write(self, path: str, kind: str) -> int:
+        """Perform one edit of `kind` on `path`; returns the size afterwards."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown external edit kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if self._proc is None:
+            raise ExternalWriterError("the writer process is closed")
+        self.edits += 1
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps({"kind": kind, "path": path, "n": self.edits}) + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            raise ExternalWriterError("writer process is gone (broken pipe)") from None
+        reply = self._read()
+        if "error" in reply:
+            raise ExternalWriterError(f"external {kind} of {path} failed: {reply['error']}")
+        return reply["size"]
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"kind": "exit"}) + "\n")
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> "ExternalWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten writer must not outlive its user
+        if getattr(self, "_proc", None) is not None:
+            self.close()

@@ -1,0 +1,45 @@
+"""Helpers shared by the conformance tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import pytest
+
+from sessionfence.cli import main
+from sessionfence.conformance import cover as C
+from sessionfence.conformance import model_traces
+from sessionfence.model import variants
+from sessionfence.model.concrete import Executor
+from sessionfence.model.machine import build
+
+POLICIES = ("strict-fingerprint", "broad-publication", "narrow-publication", "reference")
+HISTORICAL = POLICIES[:3]
+
+THOROUGH = os.environ.get("SESSIONFENCE_PROFILE", "ci") == "thorough"
+thorough_only = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not THOROUGH, reason="long campaign: set SESSIONFENCE_PROFILE=thorough"),
+]
+
+
+def write_cover(directory: str, variant: str, n: int, atomic: bool = False) -> C.CoverResult:
+    """The cover traces of `variant` as ITF files in `directory` (library path)."""
+    v = variants.get(variant)
+    ex = Executor(build(v, atomic_writes=atomic), n)
+    result = C.cover(v, n, atomic_writes=atomic)
+    os.makedirs(directory, exist_ok=True)
+    for c in result.covered:
+        path = os.path.join(directory, C.file_name(variant, n, atomic, c.target))
+        model_traces.write(ex, c.trace, path, covers=c.target.name, status=c.target.status)
+    return result
+
+
+def cli(argv) -> tuple:
+    """Run the sessionfence CLI in-process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()

@@ -1,0 +1,43 @@
+"""Fixtures for the conformance tests: model traces generated once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance_support import cli, write_cover
+
+
+@pytest.fixture(scope="session")
+def cover_dir(tmp_path_factory):
+    """cover_dir(variant, n): a directory with that variant's cover traces."""
+    made: dict = {}
+
+    def get(variant: str, n: int) -> str:
+        key = (variant, n)
+        if key not in made:
+            d = str(tmp_path_factory.mktemp(f"cover-{variant}-{n}"))
+            write_cover(d, variant, n)
+            made[key] = d
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def ci_traces(tmp_path_factory):
+    """ci_traces(variant, n): `sessionfence traces --cover --random 8` output dir
+    (the bounded CI set: every coverage target plus a few random walks)."""
+    made: dict = {}
+
+    def get(variant: str, n: int) -> str:
+        key = (variant, n)
+        if key not in made:
+            d = str(tmp_path_factory.mktemp(f"ci-{variant}-{n}"))
+            code, _, err = cli(["traces", "--variant", variant, "--controllers", str(n),
+                                "--cover", "--random", "8", "--depth", "30", "--seed", "1",
+                                "--out", d, "-q"])
+            assert code == 0, err
+            made[key] = d
+        return made[key]
+
+    return get

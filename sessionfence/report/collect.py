@@ -1,0 +1,155 @@
+"""Everything the report shows, gathered once: verify each variant, draw.
+
+Diagrams are rendered to SVG here (Graphviz `dot` is required: the caller
+checks for it first), so `page` only assembles text.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from sessionfence.diagrams import render
+from sessionfence.diagrams.diff import compare, diff_graph
+from sessionfence.diagrams.machine import machine_graph
+from sessionfence.diagrams.trace import trace_graph, trace_title
+from sessionfence.model import check
+from sessionfence.model import invariants as INV
+from sessionfence.model.concrete import Executor
+from sessionfence.model.display import trace_rows
+from sessionfence.model.machine import build
+from sessionfence.model.variants import BUILTIN, Variant
+from sessionfence.report.coverage import TraceDir, scan
+
+REFERENCE = "reference"
+LEMMAS_PREFIX = "lemmas: "
+WITNESS_CONTROLLERS = 2  # counterexamples of `--controllers any` are found with 2
+
+
+@dataclass
+class Counterexample:
+    result: check.Result
+    controllers: int
+    rows: list  # display.trace_rows
+    svg: str
+
+
+@dataclass
+class Proof:
+    result: check.Result
+    explanation: str
+    facts: list  # [(name, words)]: the invariants or lemmas the proof rests on
+
+
+@dataclass
+class VariantReport:
+    variant: Variant
+    results: list  # check.Result, always properties first
+    machine_svg: str
+    proofs: list = field(default_factory=list)
+    counterexamples: list = field(default_factory=list)
+    diff_svg: Optional[str] = None
+    diff_summary: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return BUILTIN.get(self.variant.name) is self.variant
+
+    @property
+    def always(self) -> list:
+        return [r for r in self.results if r.kind == "always"]
+
+    @property
+    def sometimes(self) -> list:
+        return [r for r in self.results if r.kind == "sometimes"]
+
+
+@dataclass
+class Report:
+    variants: list
+    controllers: object
+    depth: int
+    atomic_writes: bool
+    seconds: float
+    traces: Optional[TraceDir] = None
+
+    @property
+    def results(self) -> list:
+        return [r for v in self.variants for r in v.results]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def explain(variant: Variant, r: check.Result) -> Proof:
+    """How a proved cell was proved, with the facts in plain words."""
+    if r.method.startswith(("invariants", "quantified invariants")) and variant.invariants:
+        invs = INV.SETS[variant.invariants]
+        scope = ("for any number of controllers (controllers an uninterpreted sort)"
+                 if r.method.startswith("quantified") else f"for {r.controllers} controllers")
+        return Proof(r, f"Inductive invariants, {scope}: each holds initially and is preserved "
+                     "by every transition, and together they rule out the property's bad event.",
+                     [(i.name, i.words) for i in invs])
+    if r.method == "spacer" and r.note.startswith(LEMMAS_PREFIX):
+        names = [n.strip() for n in r.note[len(LEMMAS_PREFIX):].split(",") if n.strip()]
+        words = {i.name: i.words for i in INV.SHARED}
+        return Proof(r, "Spacer (Z3's fixed-point engine) found an inductive strengthening on "
+                     "its own, starting from the shared lemmas that are inductive for this "
+                     "variant:", [(n, words.get(n, "")) for n in names])
+    if r.method.startswith("k-induction"):
+        return Proof(r, f"{r.method}: no run of k steps that avoids the bad event can be "
+                     "followed by it (strengthened with the shared lemmas inductive for this "
+                     "variant), and bounded model checking found none within k steps.", [])
+    return Proof(r, r.method + (f" ({r.note})" if r.note else ""), [])
+
+
+def _verify(variant, controllers, depth, atomic_writes, progress) -> list:
+    def report(message: str) -> None:
+        progress(f"[{variant.name}, N={controllers}] {message}")
+
+    if controllers == "any":
+        return check.verify_any(variant, depth=depth, atomic_writes=atomic_writes,
+                                progress=report)
+    return check.verify(variant, controllers, depth=depth, atomic_writes=atomic_writes,
+                        progress=report)
+
+
+def variant_report(variant: Variant, controllers, depth: int, atomic_writes: bool,
+                   progress: Callable[[str], None]) -> VariantReport:
+    results = _verify(variant, controllers, depth, atomic_writes, progress)
+    progress(f"[{variant.name}] drawing")
+    machine = build(variant, atomic_writes=atomic_writes)
+    vr = VariantReport(variant, results, render.svg_inline(machine_graph(machine).source()))
+    n = controllers if controllers != "any" else WITNESS_CONTROLLERS
+    ex = Executor(machine, n)
+    for r in vr.always:
+        if r.status == "proved":
+            vr.proofs.append(explain(variant, r))
+        if r.trace is not None:
+            what = (f"violates {r.property}: counterexample found by {r.method} at depth "
+                    f"{r.depth}, replayed on the concrete semantics")
+            g = trace_graph(ex, r.trace, trace_title(ex, what), name=r.property)
+            vr.counterexamples.append(Counterexample(r, n, trace_rows(ex, r.trace, r.property),
+                                                     render.svg_inline(g.source())))
+    if not vr.builtin:
+        ref = build(BUILTIN[REFERENCE], atomic_writes=atomic_writes)
+        changes = compare(ref, machine)
+        differ = sum(c.kind != "same" for c in changes)
+        vr.diff_summary = f"{differ} of {len(changes)} transitions differ from {REFERENCE}"
+        vr.diff_svg = render.svg_inline(diff_graph(ref, machine).source())
+    return vr
+
+
+def run(variants, *, controllers=2, depth: int = check.DEFAULT_DEPTH,
+        atomic_writes: bool = False, traces: Optional[str] = None,
+        progress: Callable[[str], None] = lambda m: None) -> Report:
+    t0 = time.perf_counter()
+    reports = [variant_report(v, controllers, depth, atomic_writes, progress) for v in variants]
+    trace_dir = None
+    if traces is not None:
+        progress(f"reading traces in {traces}")
+        trace_dir = scan(traces, variants)
+    return Report(reports, controllers, depth, atomic_writes, time.perf_counter() - t0,
+                  trace_dir)

@@ -1,0 +1,222 @@
+"""The report as one HTML page: inline CSS and SVG, no external assets.
+
+The verdict table comes first and is the one thing a reviewer must see: a
+green cell is a result that matches the variant's declared expectation, a
+red cell one that does not. Everything below it is evidence: proofs with
+their invariants in plain words, counterexamples as step tables and
+sequence diagrams, the machine, the change against `reference`, coverage.
+"""
+
+from __future__ import annotations
+
+import html
+
+from sessionfence.model import properties as P
+from sessionfence.model.display import COLUMNS
+from sessionfence.report.collect import Report, VariantReport
+from sessionfence.report.coverage import TraceDir
+
+OK_FILL = "#c9ecc9"  # the screenshot test looks for these two fills
+BAD_FILL = "#f7c6c6"
+HEAD_FILL = "#283593"
+
+CSS = f"""
+body {{ font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 24px; color: #202124;
+       max-width: 1400px; }}
+h1 {{ font-size: 26px; margin: 0 0 8px; }}
+h2 {{ font-size: 21px; margin: 36px 0 8px; border-bottom: 2px solid #dadce0; }}
+h3 {{ font-size: 16px; margin: 22px 0 6px; }}
+table {{ border-collapse: collapse; margin: 6px 0 12px; }}
+th, td {{ border: 1px solid #9aa0a6; padding: 5px 9px; text-align: left; vertical-align: top; }}
+table.verdicts {{ font-size: 15px; }}
+table.verdicts th {{ background: {HEAD_FILL}; color: #ffffff; }}
+table.verdicts td.ok {{ background: {OK_FILL}; }}
+table.verdicts td.bad {{ background: {BAD_FILL}; }}
+table.verdicts td.name {{ font-weight: bold; }}
+td .small, .small {{ font-size: 12px; color: #5f6368; }}
+table.steps {{ font-family: "DejaVu Sans Mono", monospace; font-size: 12px; }}
+table.steps th {{ background: #eceff1; }}
+table.steps tr.violating td {{ background: {BAD_FILL}; font-weight: bold; }}
+.banner {{ padding: 10px 14px; font-size: 17px; font-weight: bold; border-radius: 4px; }}
+.banner.ok {{ background: {OK_FILL}; }}
+.banner.bad {{ background: {BAD_FILL}; }}
+.diagram {{ overflow: auto; max-height: 900px; border: 1px solid #dadce0; padding: 6px;
+            margin: 6px 0 14px; }}
+.facts li {{ margin: 3px 0; }}
+code {{ font-family: "DejaVu Sans Mono", monospace; font-size: 13px; }}
+nav a {{ margin-right: 14px; }}
+"""
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _anchor(name: str) -> str:
+    return "v-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def verdict_table(report: Report) -> str:
+    props = [p.name for p in P.ALWAYS]
+    head = "".join(f"<th>{esc(p)}</th>" for p in props)
+    rows = []
+    for vr in report.variants:
+        cells = [f'<td class="name"><a href="#{_anchor(vr.variant.name)}">'
+                 f"{esc(vr.variant.name)}</a></td>"]
+        by_prop = {r.property: r for r in vr.always}
+        for p in props:
+            r = by_prop[p]
+            mark = "ok" if r.ok else "bad"
+            want = "proved" if r.expected == "holds" else "violated"
+            note = "" if r.ok else f" (expected {want})"
+            cells.append(f'<td class="{mark}">{esc(r.status)}{esc(note)}<br>'
+                         f'<span class="small">{esc(r.method)}, {r.seconds:.2f} s</span></td>')
+        found = sum(r.ok for r in vr.sometimes)
+        mark = "ok" if found == len(vr.sometimes) else "bad"
+        cells.append(f'<td class="{mark}">{found} of {len(vr.sometimes)} witnessed</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<table class="verdicts" id="verdicts"><thead><tr><th>variant</th>{head}'
+            f"<th>sometimes</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def results_table(vr: VariantReport) -> str:
+    out = ["<table><thead><tr><th>property</th><th>expected</th><th>status</th><th>method</th>"
+           "<th>depth</th><th>time</th><th>note</th></tr></thead><tbody>"]
+    for r in vr.always:
+        out.append(f'<tr><td>{esc(r.property)}</td><td>{esc(r.expected)}</td>'
+                   f'<td style="background:{OK_FILL if r.ok else BAD_FILL}">{esc(r.status)}</td>'
+                   f"<td>{esc(r.method)}</td><td>{'-' if r.depth is None else r.depth}</td>"
+                   f"<td>{r.seconds:.2f} s</td><td>{esc(r.note)}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def proofs(vr: VariantReport) -> str:
+    if not vr.proofs:
+        return ""
+    out = ["<h3>Proofs</h3>"]
+    shown: set = set()
+    for proof in vr.proofs:
+        r = proof.result
+        out.append(f"<p><b>{esc(r.property)}</b> proved by {esc(r.method)} in {r.seconds:.2f} s. "
+                   f"{esc(proof.explanation)}</p>")
+        key = tuple(proof.facts)
+        if proof.facts and key in shown:
+            out.append('<p class="small">The same facts as listed above.</p>')
+        elif proof.facts:
+            shown.add(key)
+            items = "".join(f"<li><code>{esc(n)}</code>: {esc(w)}</li>" for n, w in proof.facts)
+            out.append(f'<ol class="facts">{items}</ol>')
+    return "".join(out)
+
+
+def step_table(rows: list) -> str:
+    cols = [c for c in COLUMNS if any(r.get(c) for r in rows)]
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols) + "<th></th>"
+    body = []
+    for r in rows:
+        cls = ' class="violating"' if r.get("mark") else ""
+        cells = "".join(f"<td>{esc(r.get(c, ''))}</td>" for c in cols)
+        body.append(f"<tr{cls}>{cells}<td>{esc(r.get('mark', ''))}</td></tr>")
+    return f'<table class="steps"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def counterexamples(vr: VariantReport) -> str:
+    if not vr.counterexamples:
+        return ""
+    out = ["<h3>Counterexamples</h3>"]
+    for cex in vr.counterexamples:
+        r = cex.result
+        out.append(f"<h4>{esc(vr.variant.name)} violates {esc(r.property)}: "
+                   f"{len(r.trace.steps)} steps, {cex.controllers} controllers</h4>")
+        if r.note:
+            out.append(f'<p class="small">{esc(r.note)}</p>')
+        out.append(step_table(cex.rows))
+        out.append(f'<div class="diagram">{cex.svg}</div>')
+    return "".join(out)
+
+
+def witnesses(vr: VariantReport) -> str:
+    items = []
+    for r in vr.sometimes:
+        doc = P.BY_NAME[r.property].doc if r.property in P.BY_NAME else ""
+        detail = f"reachable in {r.depth} steps" if r.ok else f"{r.status}: {r.note}"
+        style = "" if r.ok else f' style="background:{BAD_FILL}"'
+        items.append(f"<li{style}><code>{esc(r.property)}</code> ({esc(doc)}): {esc(detail)}</li>")
+    return f"<h3>Reachability witnesses</h3><ul>{''.join(items)}</ul>" if items else ""
+
+
+def coverage_section(td: TraceDir) -> str:
+    out = [f"<h2 id=\"coverage\">Trace coverage</h2><p>{td.files} trace file(s) in "
+           f"<code>{esc(td.path)}</code>.</p>"]
+    for name, cov in td.by_variant.items():
+        fired = len(cov.keys) - len(cov.missed)
+        out.append(f"<h3>{esc(name)}: {cov.traces} trace(s), {fired} of {len(cov.keys)} "
+                   "transitions fired</h3>")
+        rows = "".join(
+            f'<tr><td><code>{esc(k)}</code></td><td style="background:'
+            f'{OK_FILL if k in cov.fired else BAD_FILL}">{cov.fired.get(k, 0)}</td></tr>'
+            for k in cov.keys)
+        out.append(f"<table><thead><tr><th>transition</th><th>traces firing it</th></tr>"
+                   f"</thead><tbody>{rows}</tbody></table>")
+        if cov.covers:
+            items = "".join(f"<li><code>{esc(t)}</code>: {n}</li>" for t, n in cov.covers.items())
+            out.append(f"<p>Targets the traces were written for (<code>#meta.covers</code>):</p>"
+                       f"<ul>{items}</ul>")
+        for line in cov.stale:
+            out.append(f'<p style="background:{BAD_FILL}">stale: {esc(line)}</p>')
+    for line in td.unreadable:
+        out.append(f'<p style="background:{BAD_FILL}">unreadable: {esc(line)}</p>')
+    if td.other:
+        listed = ", ".join(f"{esc(k)} ({n})" for k, n in td.other.items())
+        out.append(f"<p class=\"small\">Traces of variants not in this report: {listed}.</p>")
+    return "".join(out)
+
+
+def variant_section(vr: VariantReport) -> str:
+    v = vr.variant
+    origin = ""
+    if not vr.builtin:
+        changed = ", ".join(v.changed) or "no rules"
+        origin = (f'<p class="small">A variant of your own'
+                  + (f", derived from <code>{esc(v.base)}</code> with {esc(changed)} changed"
+                     if v.base else "") + ".</p>")
+    parts = [f'<section id="{_anchor(v.name)}"><h2>{esc(v.name)}</h2>',
+             f"<p>{esc(v.summary)}</p>", origin, "<h3>Verdicts</h3>", results_table(vr),
+             proofs(vr), counterexamples(vr), witnesses(vr),
+             f'<h3>The machine</h3><div class="diagram">{vr.machine_svg}</div>']
+    if vr.diff_svg:
+        parts.append(f"<h3>Change against reference</h3><p>{esc(vr.diff_summary)}.</p>"
+                     f'<div class="diagram">{vr.diff_svg}</div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render(report: Report, command: str = "") -> str:
+    results = report.results
+    bad = sum(not r.ok for r in results)
+    if bad:
+        banner = (f'<p class="banner bad" id="summary">{bad} of {len(results)} results do not '
+                  "match the declared expectations</p>")
+    else:
+        banner = (f'<p class="banner ok" id="summary">all {len(results)} results match the '
+                  "declared expectations</p>")
+    atomic = ", write sections atomic w.r.t. the external writer" if report.atomic_writes else ""
+    settings = (f"{report.controllers} controllers{atomic}; counterexample search to depth "
+                f"{report.depth}; checked in {report.seconds:.1f} s")
+    nav = "".join(f'<a href="#{_anchor(vr.variant.name)}">{esc(vr.variant.name)}</a>'
+                  for vr in report.variants)
+    if report.traces is not None:
+        nav += '<a href="#coverage">trace coverage</a>'
+    body = [f"<h1>sessionfence report</h1>", banner, f'<p class="small">{esc(settings)}'
+            + (f"<br>made by <code>{esc(command)}</code>" if command else "") + "</p>",
+            verdict_table(report),
+            '<p class="small">Green: the result matches the variant\'s declared expectation '
+            "(a “holds” needs a proof, a “violated” a replayed counterexample). Red: it does "
+            "not.</p>", f"<nav>{nav}</nav>"]
+    body += [variant_section(vr) for vr in report.variants]
+    if report.traces is not None:
+        body.append(coverage_section(report.traces))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>sessionfence report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")

@@ -8,8 +8,7 @@ PY := .venv/bin/python
 report:
 	scripts/bootstrap
 	$(PY) -m sessionfence verify --all --controllers 2; s=$$?; \
-	$(PY) -m sessionfence report --all --out build/report && \
-	echo "report written to build/report/index.html"; exit $$s
+	$(PY) -m sessionfence report --all --out build/report || s=$$?; exit $$s
 
 test:
 	scripts/bootstrap --test

@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import random
-import time
 
 import pytest
 
@@ -35,9 +34,7 @@ def test_targets_are_every_transition_plus_declared_violations_and_witnesses():
 @pytest.mark.parametrize("variant", POLICIES)
 def test_cover_reaches_every_target_with_a_shortest_replayed_trace(variant):
     v = variants.get(variant)
-    t0 = time.perf_counter()
-    result = C.cover(v, 2)
-    assert time.perf_counter() - t0 < 30  # the budget for N = 2
+    result = C.cover(v, 2)  # its time (budget 30 s) is in benchmarks/bench_conformance.py
     assert result.unreached == []
     ex = Executor(build(v), 2)
     for c in result.covered:

@@ -39,16 +39,15 @@ def test_cover_and_random_traces_conform_on_real_files(ci_traces, policy, n, fin
         assert s["stat_blind_spot_substitutions"] == 0
 
 
-def test_replay_runs_faster_than_2000_steps_per_second(ci_traces):
+def test_repeated_replays_in_one_replayer_stay_independent(ci_traces):
+    # One Replayer serves many traces (that is how replay gets its speed; the
+    # figure is in benchmarks/bench_conformance.py, not in a timed test).
     traces = R.load([ci_traces("reference", 3)], BUILTIN) * 3
     with R.Replayer(LocalDriver(), R.ReplayOptions()) as r:
-        import time
-
-        t0 = time.perf_counter()
         results = [r.replay(lt) for lt in traces]
-        summary = R.summarize(results, time.perf_counter() - t0)
+    summary = R.summarize(results, 1.0)
     assert summary.diverged == 0 and summary.steps > 500
-    assert summary.steps_per_second > 2000, summary
+    assert [res.status for res in results] == ["conforms"] * len(traces)
 
 
 # -- replay can fail: deliberately wrong policies, one rule changed each -------------

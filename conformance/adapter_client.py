@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from typing import Optional
 
+from sessionfence.conformance._child import end_child
 from sessionfence.conformance.compare import View
 from sessionfence.conformance.protocol import (
     PROTOCOL_VERSION,
@@ -150,16 +151,5 @@ class AdapterDriver:
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.close()  # EOF: the adapter tears down and exits
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            end_child(proc)  # EOF: the adapter tears down and exits
         self._stderr.close()

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from typing import Optional
 
+from sessionfence.conformance._child import end_child
+
 KINDS = ("append", "rewrite", "replace", "delete")
 """append: another process appends a line; rewrite: same-size in-place write
 at offset 0; replace: new file renamed over the path; delete: unlink."""
@@ -78,19 +80,7 @@ class ExternalWriter:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps({"kind": "exit"}) + "\n")
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        end_child(proc, json.dumps({"kind": "exit"}) + "\n")
 
     def __enter__(self) -> "ExternalWriter":
         return self

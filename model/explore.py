@@ -387,6 +387,20 @@ class Bounds:
             return False
         return self.dispose or inst.step != "dispose"
 
+    def advance(self, ext: int, writes: int, inst: Instance) -> Optional[tuple]:
+        """The path's (external writes, write sections) after `inst`, or None
+        if `inst` is not offered or would exceed a bound. Without a write
+        bound the sections are not counted (the configurations would be
+        infinite)."""
+        if not self.allows(inst):
+            return None
+        ext += inst.ctrl is None
+        if self.writes is not None:
+            writes += inst.step == "begin_write"
+            if writes > self.writes:
+                return None
+        return (ext, writes) if ext <= self.external else None
+
     def describe(self) -> str:
         writes = "any number of" if self.writes is None else f"≤ {self.writes}"
         modes = ", ".join(m.name for m in WRITE_MODES if m in self.modes)
@@ -445,14 +459,10 @@ def explore(machine: Machine, n: int = 2, bounds: Bounds = Bounds(), *,
             bad[i] = hit
             continue  # a leaf: the violation is possible here
         for inst, nxt in ex.successors(s):
-            if not bounds.allows(inst):
+            counts = bounds.advance(ext, writes, inst)
+            if counts is None:
                 continue
-            ext2 = ext + (inst.ctrl is None)
-            # without a write bound the count is not tracked (it would make
-            # the configurations infinite)
-            writes2 = writes + (inst.step == "begin_write" and bounds.writes is not None)
-            if ext2 > bounds.external or (bounds.writes is not None and writes2 > bounds.writes):
-                continue
+            ext2, writes2 = counts
             t = reduce(nxt)
             j = ids.get(t)
             if j is None:

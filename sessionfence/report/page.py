@@ -178,7 +178,7 @@ def variant_section(vr: VariantReport) -> str:
     origin = ""
     if not vr.builtin:
         changed = ", ".join(v.changed) or "no rules"
-        origin = (f'<p class="small">A variant of your own'
+        origin = ('<p class="small">A variant of your own'
                   + (f", derived from <code>{esc(v.base)}</code> with {esc(changed)} changed"
                      if v.base else "") + ".</p>")
     parts = [f'<section id="{_anchor(v.name)}"><h2>{esc(v.name)}</h2>',
@@ -208,7 +208,7 @@ def render(report: Report, command: str = "") -> str:
                   for vr in report.variants)
     if report.traces is not None:
         nav += '<a href="#coverage">trace coverage</a>'
-    body = [f"<h1>sessionfence report</h1>", banner, f'<p class="small">{esc(settings)}'
+    body = ["<h1>sessionfence report</h1>", banner, f'<p class="small">{esc(settings)}'
             + (f"<br>made by <code>{esc(command)}</code>" if command else "") + "</p>",
             verdict_table(report),
             '<p class="small">Green: the result matches the variant\'s declared expectation '

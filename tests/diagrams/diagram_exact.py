@@ -33,12 +33,10 @@ def raw_graph(ex, bounds, max_states: int = 200_000):
             bad.add(s)
             continue
         for inst, nxt in ex.successors(s):
-            if not bounds.allows(inst):
+            counts = bounds.advance(ext, writes, inst)
+            if counts is None:
                 continue
-            ext2 = ext + (inst.ctrl is None)
-            writes2 = writes + (inst.step == "begin_write" and bounds.writes is not None)
-            if ext2 > bounds.external or (bounds.writes is not None and writes2 > bounds.writes):
-                continue
+            ext2, writes2 = counts
             states.add(nxt)
             edges.add((s, inst.transition.key, int(inst.mode or 0), nxt))
             if (nxt, ext2, writes2) not in seen:
@@ -96,12 +94,10 @@ def _configs(ex, bounds, reduce=None, max_configs: int = 300_000):
         if any(ex.event(s, p) for p in P.ALWAYS):
             continue
         for inst, nxt in ex.successors(s):
-            if not bounds.allows(inst):
+            counts = bounds.advance(ext, writes, inst)
+            if counts is None:
                 continue
-            ext2 = ext + (inst.ctrl is None)
-            writes2 = writes + (inst.step == "begin_write" and bounds.writes is not None)
-            if ext2 > bounds.external or (bounds.writes is not None and writes2 > bounds.writes):
-                continue
+            ext2, writes2 = counts
             nxt_conf = (reduce(nxt), ext2, writes2)
             succ[conf].append(((inst.transition.key, int(inst.mode or 0)), nxt_conf))
             queue.append(nxt_conf)

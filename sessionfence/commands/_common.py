@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from sessionfence.cli import UsageError
 from sessionfence.model import variant_file
@@ -81,3 +82,17 @@ def depth(value: str) -> int:
     if not 1 <= k <= MAX_DEPTH:
         raise argparse.ArgumentTypeError(f"depth must be from 1 to {MAX_DEPTH} steps, got {k}")
     return k
+
+
+def writable_directory(path: str, flag: str = "--out") -> str:
+    """Create `path` if needed and check that we can write there, before any
+    long work whose result would otherwise be lost."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {flag} directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: directory is not writable; choose another")
+    return path

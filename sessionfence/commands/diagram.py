@@ -106,6 +106,7 @@ def run(args) -> int:
         fmt = _format(args)
         if fmt != "dot":
             render.require_dot(fmt)  # fail before any work
+        _common.writable_directory(os.path.dirname(os.path.abspath(args.out)))
         source = _build(args)
         render.write(source, fmt, args.out)
     except (render.DotMissing, render.RenderError) as exc:

@@ -49,12 +49,11 @@ def run(args) -> int:
     variants = _common.resolve_variants(args)
     if args.traces is not None and not os.path.isdir(args.traces):
         raise UsageError(f"--traces {args.traces}: no such directory")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out}: exists and is not a directory")
     try:
         render.require_dot("the report's svg")
     except render.DotMissing as exc:
         raise UsageError(str(exc)) from None
+    _common.writable_directory(args.out)
     progress = Progress(enabled=not args.quiet)
     try:
         report = collect.run(variants, controllers=args.controllers, depth=args.depth,
@@ -66,7 +65,6 @@ def run(args) -> int:
         progress.clear()
     command = "sessionfence " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith(("sessionfence", "__main__.py")) else ""
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "index.html")
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:

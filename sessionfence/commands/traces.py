@@ -76,10 +76,7 @@ def run(args) -> int:
         raise UsageError("say which traces: --cover, --random K, or both")
     (variant,) = _common.resolve_variants(args, many=False)
     n, atomic = args.controllers, args.atomic_writes
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create --out directory {args.out}: {exc.strerror}") from None
+    _common.writable_directory(args.out)
     progress = after_a_second(Progress(enabled=not args.quiet))
     ex = Executor(build(variant, atomic_writes=atomic), n)
     summary: dict = {"variant": variant.name, "controllers": n, "atomic_writes": atomic,

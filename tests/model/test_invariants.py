@@ -85,3 +85,24 @@ def test_check_sat_raises_on_unknown():
     except SolverUnknown:
         return
     assert result in (z3.sat, z3.unsat)  # answered in time: then it is an answer
+
+
+# An invariant set that rules out a whole transition proves its consecution
+# vacuously; both proofs must refuse that rather than call it proved.
+_NO_APPEND = invariants.Invariant(
+    "never-appending", "no controller is ever about to append",
+    invariants.forall(lambda d: invariants.S.phase[d] != invariants.Phase.write_append))
+
+
+def test_a_vacuous_consecution_is_a_failure_for_fixed_n():
+    report = check.prove_invariants(REF, 2, invariants.REFERENCE + (_NO_APPEND,),
+                                    properties.ALWAYS)
+    assert not report.proved
+    assert any(f.startswith("vacuous: append:write_append->write_after") for f in report.failures)
+
+
+def test_a_vacuous_consecution_is_a_failure_for_any_n():
+    report = check.prove_invariants_any(REF, invariants.REFERENCE + (_NO_APPEND,),
+                                        properties.ALWAYS)
+    assert not report.proved
+    assert any(f.startswith("vacuous: append:write_append->write_after") for f in report.failures)

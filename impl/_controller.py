@@ -411,7 +411,7 @@ class SessionController(WholeOperations):
                 h = new_hasher()
                 h.update(ctx.ours)
                 expected = h.digest()
-            reason = verify_rewrite(section._new_fd, section._new_ident, self._fd, ctx.before,
+            reason = verify_rewrite(section._new_ident, self._fd, ctx.before,
                                     post, ctx.ours, expected)
         else:
             expected = None

@@ -154,7 +154,7 @@ def verify_append(fd: int, fd_ident: Tuple[int, int], before: Fingerprint,
     return ""
 
 
-def verify_rewrite(new_fd: int, new_ident: Tuple[int, int], old_fd: int,
+def verify_rewrite(new_ident: Tuple[int, int], old_fd: int,
                    before: Fingerprint, post: Fingerprint, content: bytes,
                    expected_digest: Optional[bytes]) -> str:
     """"" if the path now names our rewritten file and nobody touched the old one.

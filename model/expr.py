@@ -178,32 +178,28 @@ def lift(value) -> Expr:
     raise TypeError(f"cannot use {value!r} ({type(value).__name__}) in a model expression")
 
 
-def conj(*parts) -> Expr:
+def _flatten(op: str, unit: bool, parts) -> Expr:
+    """`op` ("and"/"or") of `parts`, with nested `op`s inlined and its unit
+    (True for and, False for or) dropped, so labels stay short."""
     items = []
     for part in map(lift, parts):
-        if isinstance(part, Lit) and part.value is True:
+        if isinstance(part, Lit) and part.value is unit:
             continue
-        if isinstance(part, Op) and part.op == "and":
+        if isinstance(part, Op) and part.op == op:
             items.extend(part.args)
         else:
             items.append(part)
     if not items:
-        return TRUE
-    return items[0] if len(items) == 1 else Op("and", tuple(items))
+        return TRUE if unit else FALSE
+    return items[0] if len(items) == 1 else Op(op, tuple(items))
+
+
+def conj(*parts) -> Expr:
+    return _flatten("and", True, parts)
 
 
 def disj(*parts) -> Expr:
-    items = []
-    for part in map(lift, parts):
-        if isinstance(part, Lit) and part.value is False:
-            continue
-        if isinstance(part, Op) and part.op == "or":
-            items.extend(part.args)
-        else:
-            items.append(part)
-    if not items:
-        return FALSE
-    return items[0] if len(items) == 1 else Op("or", tuple(items))
+    return _flatten("or", False, parts)
 
 
 def implies(a, b) -> Expr:

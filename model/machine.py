@@ -124,18 +124,12 @@ class Transition:
             return self.condition
         return conj(S.phase[C] == self.source, self.condition)
 
-    def assigned(self) -> set[str]:
-        return {a.var for a in self.assigns}
-
 
 @dataclass(frozen=True)
 class Machine:
     variant: "Variant"
     atomic_writes: bool
     transitions: tuple[Transition, ...]
-
-    def by_step(self, step: str) -> tuple[Transition, ...]:
-        return tuple(t for t in self.transitions if t.step == step)
 
     def variables_used(self) -> list[str]:
         """State variables this variant reads or writes, in declaration order."""

@@ -20,6 +20,7 @@ from sessionfence.model.expr import (
     Param,
     Phase,
     Var,
+    walk,
 )
 from sessionfence.model.machine import Assign, AssignAll, Transition
 
@@ -170,20 +171,11 @@ def definitions(t: Transition) -> dict[str, str]:
         if rule:
             line = assignment(a, short=False)
             found[rule] = f"{found[rule]}; {line}" if rule in found else line
-    stack: list = [t.condition] + [a.body if isinstance(a, AssignAll) else a.value
-                                   for a in t.assigns]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Named):
-            if node.name not in found:
+    roots = [t.condition] + [a.body if isinstance(a, AssignAll) else a.value for a in t.assigns]
+    for root in reversed(roots):
+        for node in walk(root):
+            if isinstance(node, Named) and node.name not in found:
                 found[node.name] = text(node.body, short=False)
-            stack.append(node.body)
-        elif isinstance(node, Op):
-            stack.extend(node.args)
-        elif isinstance(node, At):
-            stack.append(node.index)
-        elif isinstance(node, Forall):
-            stack.append(node.body)
     return found
 
 

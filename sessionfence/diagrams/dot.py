@@ -52,10 +52,6 @@ def wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 class Graph:
     """A digraph or one of its subgraphs; `source()` gives the DOT text."""
 

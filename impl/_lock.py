@@ -39,7 +39,7 @@ from sessionfence.impl._lock_payload import (
     parse_payload,
 )
 from sessionfence.impl._lock_slots import install_exit_handlers, slot_for, unlink_if_ours
-from sessionfence.impl._proc import DEFAULT_PROC_TABLE, ProcTable
+from sessionfence.impl._proc import DEFAULT_PROC_TABLE, ProcTable, pid_namespace_of
 
 log = logging.getLogger("sessionfence.lock")
 
@@ -128,6 +128,7 @@ class SessionLock:
         self._proc = proc if proc is not None else DEFAULT_PROC_TABLE
         self._slot = slot_for(self.path)
         self._last_holder: Optional[int] = None
+        self._last_foreign_ns: Optional[int] = None  # the last holder's, if not ours
         self._malformed_seen: Dict[tuple, float] = {}
 
     def __repr__(self) -> str:
@@ -252,6 +253,11 @@ class SessionLock:
     def _wait_detail(self) -> str:
         if self._last_holder is None:
             return "the lock file could not be attributed to a process"
+        if self._last_foreign_ns is not None:
+            return (f"the holder runs in another PID namespace (pid_ns "
+                    f"{self._last_foreign_ns}, a container?), where its pid cannot be "
+                    f"checked, so its lock is never reclaimed by pid or age; if you know "
+                    f"that process is gone, remove {self.path}")
         return "the holder is alive; a live holder's lock is never broken"
 
     def _clear_if_stale(self) -> bool:
@@ -323,9 +329,17 @@ class SessionLock:
             return None
         info = obs.info
         self._last_holder = info.pid
+        self._last_foreign_ns = None
         ours = self._proc.boot_id()
         if info.boot_id is not None and ours is not None and info.boot_id != ours:
             return f"holder pid {info.pid} ran before a reboot (boot id {info.boot_id})"
+        if info.pid_ns is not None:
+            our_ns = pid_namespace_of(self._proc)
+            if our_ns is not None and info.pid_ns != our_ns:
+                # Its pid names another process here (or none): neither
+                # "dead" nor "recycled" can be judged, so it counts as alive.
+                self._last_foreign_ns = info.pid_ns
+                return None
         if not self._proc.is_alive(info.pid):
             return f"holder pid {info.pid} is not running"
         if info.starttime is not None:

@@ -1,11 +1,13 @@
 """The lock file's payload: who holds the lock, in JSON.
 
-{"pid", "starttime", "boot_id", "created_at", "token"}: enough for a waiter
-to tell a dead, recycled or pre-reboot holder from a live one, and for the
-holder to recognise its own file at release. The parser is strict: anything
-that is not exactly this shape is "malformed", which the lock treats as
-evictable only after a grace period (it may be a live holder's lock caught
-between its O_EXCL create and its payload write).
+{"pid", "starttime", "boot_id", "pid_ns", "created_at", "token"}: enough
+for a waiter to tell a dead, recycled or pre-reboot holder from a live one,
+to know when the holder's pid cannot be checked at all (another PID
+namespace), and for the holder to recognise its own file at release. The
+parser is strict: anything that is not exactly this shape is "malformed",
+which the lock treats as evictable only after a grace period (it may be a
+live holder's lock caught between its O_EXCL create and its payload write).
+Payloads written before `pid_ns` existed parse, with `pid_ns` None.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from sessionfence.impl._proc import ProcTable
+from sessionfence.impl._proc import ProcTable, pid_namespace_of
 
 MAX_LOCK_BYTES = 4096
 """A lock payload is ~150 bytes; anything above this is not ours and is never read in full."""
@@ -32,6 +34,8 @@ class LockInfo:
     boot_id: Optional[str]
     created_at: Optional[float]
     token: str
+    pid_ns: Optional[int] = None
+    """The holder's PID namespace (inode), None if unknown or an older payload."""
 
 
 class _Malformed(ValueError):
@@ -83,7 +87,10 @@ def parse_payload(content: Optional[bytes]) -> Tuple[Optional[LockInfo], str]:
     token = obj.get("token")
     if not isinstance(token, str) or not token:
         return None, "token missing"
-    return LockInfo(pid, start, boot, created, token), ""
+    ns = obj.get("pid_ns")
+    if ns is not None and (type(ns) is not int or ns < 0):
+        return None, "pid_ns not a non-negative integer"
+    return LockInfo(pid, start, boot, created, token, ns), ""
 
 
 _TOKEN_PREFIX: Dict[int, str] = {}
@@ -100,7 +107,7 @@ def new_token() -> str:
 
 
 def make_payload(proc: ProcTable, token: str) -> bytes:
-    """The JSON payload {pid, starttime, boot_id, created_at, token}."""
+    """The JSON payload {pid, starttime, boot_id, pid_ns, created_at, token}."""
     pid = os.getpid()
     key = (pid, id(proc))
     head = _IDENTITY_CACHE.get(key)
@@ -109,5 +116,6 @@ def make_payload(proc: ProcTable, token: str) -> bytes:
         # pid and therefore the key), so /proc is read once per process.
         head = _IDENTITY_CACHE[key] = (
             f'{{"pid": {pid}, "starttime": {json.dumps(proc.starttime(pid))}, '
-            f'"boot_id": {json.dumps(proc.boot_id())}, ')
+            f'"boot_id": {json.dumps(proc.boot_id())}, '
+            f'"pid_ns": {json.dumps(pid_namespace_of(proc))}, ')
     return f'{head}"created_at": {time.time()!r}, "token": "{token}"}}'.encode()

@@ -1,8 +1,8 @@
-"""The process table as the lock sees it: liveness, start time, boot id.
+"""The process table as the lock sees it: liveness, start time, boot id, PID namespace.
 
-The lock only ever asks three questions, so tests can answer them with a
-fake (recycled pids, reboots) instead of forking 32,000 processes to force a
-real pid reuse.
+The lock only ever asks these few questions, so tests can answer them with
+a fake (recycled pids, reboots, other namespaces) instead of forking 32,000
+processes to force a real pid reuse.
 """
 
 from __future__ import annotations
@@ -22,6 +22,20 @@ class ProcTable(Protocol):
 
     def boot_id(self) -> Optional[str]:
         """An id that changes at every reboot, or None if unknown."""
+
+    def pid_namespace(self) -> Optional[int]:
+        """The id (inode) of this process's PID namespace, or None if unknown.
+
+        Pids are only meaningful inside one PID namespace: a holder whose
+        lock names another one cannot be looked up here at all. Optional for
+        a table written before this question existed (then: unknown).
+        """
+
+
+def pid_namespace_of(proc) -> Optional[int]:
+    """`proc.pid_namespace()`, or None for a table that cannot answer it."""
+    ask = getattr(proc, "pid_namespace", None)
+    return ask() if ask is not None else None
 
 
 def _parse_stat(text: str):
@@ -47,6 +61,8 @@ class LinuxProcTable:
         self._root = proc_root
         self._boot_id: Optional[str] = None
         self._boot_read = False
+        self._ns: Optional[int] = None
+        self._ns_pid = 0  # whose namespace `_ns` is (a forked child may be in another)
 
     def _read_stat(self, pid: int):
         try:
@@ -87,6 +103,18 @@ class LinuxProcTable:
                 self._boot_id = None
             self._boot_read = True
         return self._boot_id
+
+    def pid_namespace(self) -> Optional[int]:
+        pid = os.getpid()
+        if self._ns_pid != pid:
+            try:
+                # "pid:[4026531836]": the namespace's inode number.
+                link = os.readlink(f"{self._root}/self/ns/pid")
+                self._ns = int(link[link.index("[") + 1:link.rindex("]")])
+            except (OSError, ValueError):
+                self._ns = None
+            self._ns_pid = pid
+        return self._ns
 
 
 DEFAULT_PROC_TABLE = LinuxProcTable()

@@ -48,7 +48,8 @@ def lock(path, timeout=5.0):
     lk = LOCKS.get(path) or SessionLock(path, timeout=timeout)
     lk.acquire()
     LOCKS[path] = lk
-    return {"lock_path": lk.path}
+    return {"lock_path": lk.path, "pid": os.getpid(),
+            "pid_ns": os.readlink("/proc/self/ns/pid")}
 
 
 def unlock(path):
@@ -105,8 +106,12 @@ def sessions(path, tag, threads=2, sessions=5, appends=5, policy="reference", ti
 
 
 def short_write(path, room):
-    """Append through a controller with only `room` bytes left under RLIMIT_FSIZE."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get a short write, not a kill
+    """Append through a controller with only `room` bytes left under RLIMIT_FSIZE.
+
+    SIGXFSZ is left as the interpreter set it: Python ignores it at startup,
+    so exceeding the limit is a short write (then EFBIG), not a kill.
+    """
+    disposition = signal.getsignal(signal.SIGXFSZ)
     ctrl = SessionController(path)
     ctrl.start()
     size = os.stat(path).st_size
@@ -117,7 +122,12 @@ def short_write(path, room):
     except SessionFenceError as exc:
         return {"raised": type(exc).__name__, "text": str(exc), "phase": ctrl.phase,
                 "lock_exists": os.path.exists(path + ".lock"),
-                "written": getattr(exc, "written", None)}
+                "written": getattr(exc, "written", None),
+                "restored": getattr(exc, "restored", None),
+                "errno": getattr(exc, "errno", None),
+                "sigxfsz_ignored": disposition == signal.SIG_IGN}
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
 
 
 def become(uid):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from sessionfence.impl import LinuxProcTable
 
@@ -46,11 +46,12 @@ class FakeProcTable:
     Unlisted pids get the real answers, so our own payload stays truthful.
     """
 
-    def __init__(self, boot: Optional[str] = None):
+    def __init__(self, boot: Optional[str] = None, ns: Optional[int] = None):
         self.real = LinuxProcTable()
         self.alive: Dict[int, bool] = {}
         self.starts: Dict[int, Optional[int]] = {}
         self.boot = boot
+        self.ns = ns
         self.calls = []
 
     def is_alive(self, pid):
@@ -64,16 +65,24 @@ class FakeProcTable:
     def boot_id(self):
         return self.boot if self.boot is not None else self.real.boot_id()
 
+    def pid_namespace(self):
+        return self.ns if self.ns is not None else self.real.pid_namespace()
+
 
 class Helper:
     """A long-lived python process that runs commands from tests/impl/_helper.py."""
 
-    def __init__(self, user: Optional[int] = None, env: Optional[dict] = None):
+    def __init__(self, user: Optional[int] = None, env: Optional[dict] = None,
+                 prefix: Sequence[str] = ()):
+        """`prefix`: a command that runs the helper (e.g. `unshare --pid --fork`);
+        then `pid` is the helper's pid as it sees itself."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(HELPER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
+            [*prefix, sys.executable, str(HELPER)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
         self.pid = self.proc.pid
         ready = self._read()
+        if prefix:
+            self.pid = ready["ready"]
         assert ready == {"ready": self.pid}, ready
         if user is not None:
             assert self.call("become", uid=user) == {"uid": user}

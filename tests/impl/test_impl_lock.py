@@ -72,11 +72,12 @@ def test_lock_file_is_private_and_names_its_holder(target):
     st = os.lstat(lk.path)
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     info = json.loads(open(lk.path).read())
-    assert list(info) == ["pid", "starttime", "boot_id", "created_at", "token"]
+    assert list(info) == ["pid", "starttime", "boot_id", "pid_ns", "created_at", "token"]
     proc = LinuxProcTable()
     assert info["pid"] == os.getpid()
     assert info["starttime"] == proc.starttime(os.getpid())
     assert info["boot_id"] == open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert f"pid:[{info['pid_ns']}]" == os.readlink("/proc/self/ns/pid")
     assert abs(info["created_at"] - time.time()) < 5
     assert parse_payload(open(lk.path, "rb").read())[0].token == info["token"]
     lk.release()
@@ -360,6 +361,85 @@ def test_lock_from_before_a_reboot_is_reclaimed(target):
     lk.release()
 
 
+# -- holders in another PID namespace (a container sharing the directory) ------
+
+OUR_NS = int(os.readlink("/proc/self/ns/pid")[len("pid:["):-1])
+
+
+@pytest.mark.parametrize("fate", ["dead", "recycled"])
+def test_a_holder_in_another_pid_namespace_is_never_judged_by_pid(target, fate):
+    # Its pid 4242 means nothing here: whatever process 4242 is (or is not)
+    # in our namespace says nothing about the holder.
+    fake = FakeProcTable()
+    fake.alive[4242] = fate == "recycled"
+    fake.starts[4242] = 999
+    write_lock(target, payload_of(4242, starttime=100, pid_ns=OUR_NS + 1), age=3600)
+    with pytest.raises(SessionLockTimeout) as err:
+        SessionLock(target, proc=fake).acquire(timeout=0.1)
+    assert err.value.holder_pid == 4242
+    assert "another PID namespace" in str(err.value) and "remove" in str(err.value)
+    assert not any(pid == 4242 for _, pid in fake.calls)  # never looked up
+    assert os.path.exists(target + ".lock")
+
+
+def test_a_holder_in_another_pid_namespace_from_before_a_reboot_is_reclaimed(target):
+    fake = FakeProcTable(boot="boot-after")
+    write_lock(target, payload_of(4242, starttime=100, boot_id="boot-before",
+                                  pid_ns=OUR_NS + 1))
+    lk = SessionLock(target, proc=fake)
+    lk.acquire(timeout=1)
+    lk.release()
+
+
+@pytest.mark.parametrize("ns", ["absent", "null", "ours"])
+def test_a_lock_without_a_foreign_namespace_is_judged_by_pid_as_before(target, ns):
+    payload = payload_of(dead_pid(), pid_ns=OUR_NS if ns == "ours" else None)
+    if ns == "absent":  # written by a version before pid_ns existed
+        del payload["pid_ns"]
+    write_lock(target, payload)
+    assert parse_payload(open(target + ".lock", "rb").read())[0] is not None
+    lk = SessionLock(target)
+    lk.acquire(timeout=1)
+    lk.release()
+
+
+def test_a_table_that_cannot_answer_namespaces_judges_by_pid(target):
+    class OldTable:  # a ProcTable written before pid_namespace() existed
+        def is_alive(self, pid):
+            return False
+
+        def starttime(self, pid):
+            return None
+
+        def boot_id(self):
+            return None
+
+    write_lock(target, payload_of(4242, pid_ns=OUR_NS + 1))
+    lk = SessionLock(target, proc=OldTable())
+    lk.acquire(timeout=1)  # our namespace unknown: as before, pid 4242 is dead
+    assert json.loads(open(lk.path).read())["pid_ns"] is None
+    lk.release()
+
+
+def test_a_live_holder_in_a_real_pid_namespace_keeps_its_lock(target, spawn_helper):
+    # The reported bug: a holder that is pid 1 of its own namespace. Here pid
+    # 1 is our init, alive with another start time, so judged by pid the
+    # holder looked recycled and lost its lock while alive.
+    try:
+        holder = spawn_helper(prefix=["unshare", "--pid", "--fork", "--mount-proc"])
+    except (OSError, RuntimeError, AssertionError) as exc:
+        pytest.skip(f"cannot create a PID namespace here: {exc}")
+    got = holder.call("lock", path=target)
+    assert got["pid"] == 1 and got["pid_ns"] != os.readlink("/proc/self/ns/pid")
+    with pytest.raises(SessionLockTimeout) as err:
+        SessionLock(target).acquire(timeout=0.3)
+    assert err.value.holder_pid == 1 and "another PID namespace" in str(err.value)
+    holder.call("unlock", path=target)
+    lk = SessionLock(target)
+    lk.acquire(timeout=1)
+    lk.release()
+
+
 def test_eperm_from_kill_counts_as_alive(spawn_helper):
     assert LinuxProcTable().is_alive(1)
     nobody = spawn_helper(user=65534)
@@ -393,6 +473,9 @@ MALFORMED = {
     "created-at-nan": b'{"pid": 1, "created_at": NaN, "token": "t"}',
     "created-at-string": json.dumps({"pid": 1, "created_at": "soon", "token": "t"}).encode(),
     "token-missing": json.dumps({"pid": 1}).encode(),
+    "pid-ns-string": json.dumps({"pid": 1, "pid_ns": "pid:[4026531836]", "token": "t"}).encode(),
+    "pid-ns-negative": json.dumps({"pid": 1, "pid_ns": -1, "token": "t"}).encode(),
+    "pid-ns-bool": json.dumps({"pid": 1, "pid_ns": True, "token": "t"}).encode(),
     "oversized": b"{" + b" " * 5000 + b"}",
 }
 

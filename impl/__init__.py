@@ -17,6 +17,7 @@ from sessionfence.impl._errors import (
     SessionLockError,
     SessionLockTimeout,
     SessionTakeoverError,
+    TornTailError,
     TranscriptError,
     TranscriptWriteError,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "SessionLockTimeout",
     "SessionTakeoverError",
     "StrictFingerprintPolicy",
+    "TornTailError",
     "TranscriptError",
     "TranscriptRead",
     "TranscriptWriteError",

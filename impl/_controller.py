@@ -28,7 +28,12 @@ from __future__ import annotations
 import os
 from typing import Optional, Tuple, Union
 
-from sessionfence.impl._errors import ProtocolError, SessionTakeoverError, TranscriptWriteError
+from sessionfence.impl._errors import (
+    ProtocolError,
+    SessionTakeoverError,
+    TornTailError,
+    TranscriptWriteError,
+)
 from sessionfence.impl._fingerprint import (
     FINGERPRINT_MODES,
     MISSING,
@@ -41,12 +46,20 @@ from sessionfence.impl._lock import DEFAULT_STALE_GRACE, DEFAULT_TIMEOUT, Sessio
 from sessionfence.impl._lock_payload import new_token
 from sessionfence.impl._policies import WRITE_MODES, FenceContext, Policy, get_policy
 from sessionfence.impl._proc import ProcTable
-from sessionfence.impl._registry import DEFAULT_REGISTRY, Registry, RegistrySnapshot
+from sessionfence.impl._registry import (
+    DEFAULT_REGISTRY,
+    Registry,
+    RegistrySnapshot,
+    canonical_path,
+)
 from sessionfence.impl._section import WRITE_PHASES, Probe, WholeOperations, WriteSection
 from sessionfence.impl._transcript import (
     FSYNC_MODES,
     fsync_directory,
     open_transcript,
+    remove_stale_rewrites,
+    same_stat,
+    torn_tail_length,
     verify_append,
     verify_rewrite,
     write_once,
@@ -96,7 +109,9 @@ class SessionController(WholeOperations):
             raise ValueError(f"fingerprint must be one of {FINGERPRINT_MODES}, got {fingerprint!r}")
         if fsync not in FSYNC_MODES:
             raise ValueError(f"fsync must be one of {FSYNC_MODES}, got {fsync!r}")
-        self.path = os.path.realpath(os.fspath(transcript))
+        # The directory is resolved, the last component is not: a symlink at
+        # the transcript path is refused at `start` (O_NOFOLLOW), never followed.
+        self.path = canonical_path(transcript)
         self.policy = get_policy(policy)
         self.fingerprint_mode = fingerprint
         self.fsync = fsync
@@ -113,6 +128,9 @@ class SessionController(WholeOperations):
         self._fd_ident: Tuple[int, int] = (0, 0)
         self._last_hasher = None  # digest mode: hash state of the last observation
         self._before_hasher = None
+        # A state of the file known to end in a newline (or be empty): our
+        # last validated write. An append from it needs no torn-tail read.
+        self._clean_tail: Optional[Fingerprint] = None
         self._section: Optional[WriteSection] = None
         self._takeover: Optional[SessionTakeoverError] = None
 
@@ -177,6 +195,9 @@ class SessionController(WholeOperations):
         self._enter("start", _IDLE)
         self.lock.acquire()
         try:
+            # Under the lock no rewrite of this transcript is in flight, so
+            # any rewrite temp file of it is a dead process's leftover.
+            remove_stale_rewrites(self.path)
             now = self._open_aligned()
         except BaseException:
             self._drop_resources()
@@ -245,11 +266,24 @@ class SessionController(WholeOperations):
 
     def _append(self, section: WriteSection, ours: bytes) -> int:
         self._enter_section("append", "write_append", section)
-        self._ctx.ours = ours
-        try:
-            write_once(self._fd, ours, self.path, self.fsync)
-        except TranscriptWriteError as exc:
-            self._fail_write(exc)
+        ctx = self._ctx
+        ctx.ours = ours
+        if ours:
+            before, fd = ctx.before, self._fd
+            # Our bytes go where read_before saw the end, unless someone
+            # appended since (then validation fails closed anyway).
+            if before.exists and before.ident == self._fd_ident:
+                start, clean = before.size, before == self._clean_tail  # hot path: no read
+            else:
+                start, clean = os.fstat(fd).st_size, False
+            if not clean:
+                torn = torn_tail_length(fd, start)
+                if torn:
+                    self._fail_torn(before, torn)
+            try:
+                section._after = write_once(fd, ours, self.path, self.fsync, start)
+            except TranscriptWriteError as exc:
+                self._fail_write(exc)
         self._phase = "write_after"
         return len(ours)
 
@@ -295,6 +329,8 @@ class SessionController(WholeOperations):
         else:
             with ctx.reg.mutex:
                 policy.on_finish(ctx, post)
+        if ctx.ours and self._tail_is_ours(section, post):
+            self._clean_tail = post
         if section._rewrite:
             os.close(self._fd)
             self._fd, self._fd_ident = section._new_fd, section._new_ident
@@ -328,8 +364,9 @@ class SessionController(WholeOperations):
         if self._takeover is not None:
             raise self._takeover.again()
         if self._pid != _PID:
-            raise ProtocolError(step, phase, allowed, f"this controller belongs to pid "
-                                f"{self._pid}; create a new controller after fork")
+            raise ProtocolError(step, phase, allowed, f"this controller was created in pid "
+                                f"{self._pid}, and this is pid {_PID} (a forked child); "
+                                f"create a new controller after fork")
         raise ProtocolError(step, phase, allowed)
 
     def _enter_section(self, step: str, phase: str, section: WriteSection) -> None:
@@ -343,7 +380,7 @@ class SessionController(WholeOperations):
             fp, self._last_hasher = digest_fingerprint(self.path, self._fd, self._fd_ident)
             return fp
         try:
-            st = os.stat(self.path)
+            st = os.lstat(self.path)  # a symlink put at the path is another file
         except (FileNotFoundError, NotADirectoryError):
             return MISSING
         return Fingerprint(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
@@ -423,9 +460,19 @@ class SessionController(WholeOperations):
                     h.update(ctx.ours)
                     expected = h.digest()
             reason = verify_append(self._fd, self._fd_ident, ctx.before, post, ctx.ours,
-                                   expected)
+                                   expected, section._after)
         ctx.exact = not reason
         return reason
+
+    def _tail_is_ours(self, section: WriteSection, post: Fingerprint) -> bool:
+        """`post` ends with our (whole-line) bytes, by the write's own evidence."""
+        ours = self._ctx.ours
+        if section._rewrite:
+            return post.ident == section._new_ident and post.size == len(ours)
+        after = section._after
+        return (post.exists and post.ident == self._fd_ident
+                and post.size == self._ctx.before.size + len(ours)
+                and (after is None or same_stat(post, after)))
 
     def _fd_status(self, found: Optional[Fingerprint]) -> str:
         """What our pinned fd says about the path (failure path only).
@@ -450,6 +497,15 @@ class SessionController(WholeOperations):
               found: Optional[Fingerprint], reason: Optional[str] = None):
         err = SessionTakeoverError(self.path, check, expected, found,
                                    (reason or explain(expected, found)) + self._fd_status(found))
+        self._take_over(err)
+        raise err
+
+    def _fail_torn(self, before: Fingerprint, torn: int):
+        err = TornTailError(self.path, "append", before, None,
+                            f"the file ends in a torn line ({torn} bytes after its last "
+                            f"newline: a write that did not finish); an append would be glued "
+                            f"to it, so nothing was written: repair the file's last line, then "
+                            f"start a new controller")
         self._take_over(err)
         raise err
 

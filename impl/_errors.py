@@ -102,26 +102,46 @@ class SessionTakeoverError(SessionFenceError):
 
     def again(self) -> "SessionTakeoverError":
         """The error every later call on a taken-over controller raises."""
-        return SessionTakeoverError(self.path, self.check, self.expected, self.found,
-                                    self.reason, sticky=True)
+        return type(self)(self.path, self.check, self.expected, self.found,
+                          self.reason, sticky=True)
 
     def __reduce__(self):
         return (type(self), (self.path, self.check, self.expected, self.found,
                              self.reason, self.sticky))
 
 
+class TornTailError(SessionTakeoverError):
+    """The transcript ends in a torn line, so an append would be glued to it.
+
+    Raised by an owned append before anything is written, when the file's
+    last byte is not a newline: someone else left a partial line there (a
+    writer that crashed mid-write, a power loss, a short write). Those bytes
+    are someone's data, so the library neither writes after them (our record
+    could never be read back as its own line) nor repairs them. The
+    controller is taken over like for any takeover (`check` is "append").
+    Repair the file, then start a new controller: `read_transcript` shows
+    the torn bytes (`TranscriptRead.torn_tail`).
+    """
+
+
 class ProtocolError(SessionFenceError, RuntimeError):
-    """A step was called in a phase where the protocol does not allow it."""
+    """A step was called in a phase where the protocol does not allow it,
+    or on a controller that cannot take it at all (`detail` says why)."""
 
     def __init__(self, step: str, phase: str, allowed: Iterable[str], detail: str = ""):
         self.step = step
         self.phase = phase
         self.allowed = tuple(allowed)
         self.detail = detail
-        msg = (f"{step} is not allowed in phase {phase!r}; it is allowed in "
-               f"{', '.join(repr(p) for p in self.allowed) or 'no phase'}")
-        if detail:
-            msg += f" ({detail})"
+        if detail and phase in self.allowed:
+            # The phase is right; something else is wrong (a forked child, a
+            # stale section): say only that, not "not allowed in <phase>".
+            msg = f"{step} refused: {detail}"
+        else:
+            msg = (f"{step} is not allowed in phase {phase!r}; it is allowed in "
+                   f"{', '.join(repr(p) for p in self.allowed) or 'no phase'}")
+            if detail:
+                msg += f" ({detail})"
         super().__init__(msg)
 
     def __reduce__(self):
@@ -146,17 +166,25 @@ class TranscriptError(SessionFenceError, OSError):
 
 
 class TranscriptWriteError(TranscriptError):
-    """An owned write failed or was short; the file may hold a torn tail.
+    """An owned write failed or was short.
 
-    The controller that issued it fails closed: it moves to `taken_over`
-    (it can no longer vouch for the file) and releases its lock.
+    `written` of `wanted` bytes reached the file. After a short write,
+    `restored` says whether those bytes were removed again (the file is back
+    to the size it had before our write) or left as a torn tail. `errno` is
+    the write's error, or for a short write the likely cause (EFBIG: the
+    RLIMIT_FSIZE file size limit; ENOSPC: no free blocks), or None when the
+    cause is unknown. The controller that issued it fails closed: it moves to
+    `taken_over` (it can no longer vouch for the file) and releases its lock.
     """
 
     def __init__(self, path: str, message: str, errno: Optional[int] = None,
-                 written: int = 0, wanted: int = 0):
+                 written: int = 0, wanted: int = 0, restored: bool = False):
         super().__init__(path, message, errno)
+        self.errno = errno  # None stays None: no made-up EINVAL for a short write
         self.written = written
         self.wanted = wanted
+        self.restored = restored
 
     def __reduce__(self):
-        return (type(self), (self.path, self.message, self.errno, self.written, self.wanted))
+        return (type(self), (self.path, self.message, self.errno, self.written, self.wanted,
+                             self.restored))

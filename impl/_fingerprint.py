@@ -76,8 +76,9 @@ def from_stat(st: os.stat_result, digest: Optional[bytes] = None) -> Fingerprint
 
 
 def stat_fingerprint(path: str) -> Fingerprint:
+    """The stat fingerprint of `path` itself (a symlink there is not followed)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return MISSING
     return Fingerprint(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, True)
@@ -122,12 +123,12 @@ def digest_fingerprint(path: str, pinned_fd: Optional[int] = None,
     """
     for _ in range(_STABLE_TRIES):
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return MISSING, None
         if not _stat.S_ISREG(st.st_mode):
-            # A FIFO or device at the transcript path: never read it (a FIFO
-            # read can block forever); its stat fields alone tell it apart.
+            # A FIFO, device or symlink at the transcript path: never read it
+            # (a FIFO read can block forever); its stat fields tell it apart.
             return from_stat(st), None
         own = pinned_fd is not None and (st.st_dev, st.st_ino) == pinned_ident
         if own:
@@ -147,7 +148,7 @@ def digest_fingerprint(path: str, pinned_fd: Optional[int] = None,
         if h is None:
             continue
         try:
-            st2 = os.stat(path)
+            st2 = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return MISSING, None
         if _stat_key(st2) == _stat_key(st):

@@ -40,6 +40,7 @@ from sessionfence.impl._lock_payload import (
 )
 from sessionfence.impl._lock_slots import install_exit_handlers, slot_for, unlink_if_ours
 from sessionfence.impl._proc import DEFAULT_PROC_TABLE, ProcTable, pid_namespace_of
+from sessionfence.impl._registry import canonical_path
 
 log = logging.getLogger("sessionfence.lock")
 
@@ -121,7 +122,7 @@ class SessionLock:
 
     def __init__(self, transcript: str, *, timeout: Optional[float] = DEFAULT_TIMEOUT,
                  proc: Optional[ProcTable] = None, stale_grace: float = DEFAULT_STALE_GRACE):
-        self.transcript = os.path.realpath(transcript)
+        self.transcript = canonical_path(transcript)
         self.path = self.transcript + LOCK_SUFFIX
         self.timeout = timeout
         self.stale_grace = stale_grace

@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from sessionfence.impl._errors import SessionFenceError
 from sessionfence.impl._fingerprint import Fingerprint
@@ -52,6 +52,20 @@ class RegistrySnapshot:
     trusted: Optional[Fingerprint]
 
 
+def canonical_path(path: Union[str, "os.PathLike[str]"]) -> str:
+    """The transcript's key: its directory resolved (`realpath`), its name not.
+
+    A symlinked directory, `..` or a relative path lead to the same key as
+    the real path. A symlink as the last component is kept as it is, so it
+    is never followed: the transcript is opened with O_NOFOLLOW and refused.
+    """
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        return os.path.realpath(path)  # names a directory: refused at open
+    return os.path.join(os.path.realpath(head or "."), name)
+
+
 class PolicyMismatchError(SessionFenceError, ValueError):
     """Two policies were used on one file in one registry."""
 
@@ -71,7 +85,7 @@ class Registry:
         different things to different policies, so mixing them on one file
         would let one policy's publication be read with another's rules.
         """
-        key = os.path.realpath(path)
+        key = canonical_path(path)
         with self._guard:
             state = self._files.get(key)
             if state is None:
@@ -85,13 +99,13 @@ class Registry:
 
     def snapshot(self, path: str) -> Optional[RegistrySnapshot]:
         with self._guard:
-            state = self._files.get(os.path.realpath(path))
+            state = self._files.get(canonical_path(path))
         return None if state is None else state.snapshot()
 
     def forget(self, path: str) -> None:
         """Drop the entry of `path` (all its controllers must be done)."""
         with self._guard:
-            self._files.pop(os.path.realpath(path), None)
+            self._files.pop(canonical_path(path), None)
 
     def _after_fork_in_child(self) -> None:
         # A parent thread may have held these mutexes at fork time.

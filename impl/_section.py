@@ -13,6 +13,7 @@ set, the cost is one `is not None` test per step.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple,
                     Union)
@@ -48,7 +49,7 @@ class WriteSection:
     Returned by `begin_write`; each method is exactly one model step.
     """
 
-    __slots__ = ("controller", "mode", "_probe", "_new_fd", "_new_ident", "_rewrite")
+    __slots__ = ("controller", "mode", "_probe", "_new_fd", "_new_ident", "_rewrite", "_after")
 
     def __init__(self, controller: "SessionController", mode: str):
         self.controller = controller
@@ -57,6 +58,7 @@ class WriteSection:
         self._new_fd = -1
         self._new_ident: Tuple[int, int] = (0, 0)
         self._rewrite = False
+        self._after: Optional[os.stat_result] = None  # fstat right after our write
 
     def __repr__(self) -> str:
         return f"<WriteSection {self.mode} of {self.controller!r}>"

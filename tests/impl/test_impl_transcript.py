@@ -7,10 +7,14 @@ import json
 import os
 import stat
 import time
+import tracemalloc
 
 import pytest
 
+from impl_support import external_append
 from sessionfence.impl import (
+    SessionTakeoverError,
+    TornTailError,
     TranscriptError,
     TranscriptWriteError,
     encode_record,
@@ -57,6 +61,41 @@ def test_reader_reports_corrupt_lines_and_keeps_going():
     assert got.corrupt == [(2, b"\x00\xff garbage")] and got.torn_tail is None
 
 
+def test_reader_gives_the_same_result_whatever_the_chunk_boundaries():
+    data = (b'{"a":1}\n\n{"long":"' + b"y" * 300 + b'"}\n\x00bad\n{"b":2}\n'
+            + b'{"c":3}\n{"torn":')
+    whole = parse_transcript(data)
+    assert whole.corrupt == [(2, b""), (4, b"\x00bad")] and whole.torn_tail == b'{"torn":'
+    for size in (1, 2, 3, 7, 64, len(data)):
+        parser = tmod._LineParser()
+        for i in range(0, len(data), size):
+            parser.feed(data[i:i + size])
+        got = parser.finish()
+        assert (got.records, got.corrupt, got.torn_tail) == (
+            whole.records, whole.corrupt, whole.torn_tail), size
+
+
+def test_reader_streams_instead_of_holding_copies_of_the_file(tmp_path):
+    # Memory beyond the records returned: ~1 chunk, not ~4x the file. (The
+    # records themselves are what the caller asked for.)
+    path = tmp_path / "big.jsonl"
+    line = encode_record({"text": "z" * 16_000})
+    with open(path, "wb") as f:
+        for _ in range(1024):
+            f.write(line)
+    size = path.stat().st_size  # ~16 MiB
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        got = read_transcript(str(path))
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(got.records) == 1024 and got.clean
+    transient = peak - kept
+    assert transient < size / 4, (transient, size, kept - base)
+
+
 def test_reader_on_empty_and_clean_files(tmp_path):
     p = tmp_path / "t"
     p.write_bytes(b"")
@@ -96,18 +135,25 @@ def test_open_creates_a_private_file(tmp_path):
     assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 0
 
 
-def test_short_write_fails_closed_and_leaves_a_visible_torn_line(transcript, spawn_helper):
-    # Real short write: the helper runs under RLIMIT_FSIZE with SIGXFSZ ignored.
-    before = read_transcript(transcript).records
+def test_a_real_short_write_fails_closed_and_is_undone(transcript, spawn_helper):
+    # Real short write: RLIMIT_FSIZE in a helper process. Python ignores
+    # SIGXFSZ from startup, so the write comes back short instead of killing.
+    original = open(transcript, "rb").read()
     reply = spawn_helper().call("short_write", path=transcript, room=10)
+    assert reply["sigxfsz_ignored"] is True
     assert reply["raised"] == "TranscriptWriteError"
     assert reply["written"] == 10 and "short write" in reply["text"]
     assert reply["phase"] == "taken_over" and reply["lock_exists"] is False
-    got = read_transcript(transcript)
-    assert got.records == before and got.torn_tail is not None and len(got.torn_tail) == 10
+    # The 10 bytes were ours and nobody wrote after them: removed, not left
+    # as a torn line for the next append to be glued to.
+    assert reply["restored"] is True and "removed again" in reply["text"]
+    assert reply["errno"] == errno.EFBIG and "RLIMIT_FSIZE" in reply["text"]
+    assert open(transcript, "rb").read() == original
+    assert read_transcript(transcript).clean
 
 
-def test_a_short_write_is_never_retried(make_ctrl, monkeypatch):
+def test_a_short_write_is_never_retried(make_ctrl, transcript, monkeypatch):
+    original = open(transcript, "rb").read()
     ctrl = make_ctrl()
     ctrl.start()
     calls = []
@@ -124,6 +170,125 @@ def test_a_short_write_is_never_retried(make_ctrl, monkeypatch):
     assert (err.value.written, err.value.wanted) == (3, calls[0])
     assert ctrl.phase == "taken_over" and not ctrl.holds_lock
     assert ctrl.takeover_error.check == "append"
+    # No made-up EINVAL: the disk is not full and there is no size limit here.
+    assert err.value.errno is None and err.value.restored
+    assert open(transcript, "rb").read() == original
+
+
+def test_a_short_write_is_left_alone_when_someone_else_wrote_too(make_ctrl, transcript,
+                                                                  monkeypatch):
+    ctrl = make_ctrl()
+    ctrl.start()
+    real = os.write
+
+    def short_then_foreign(fd, data):
+        n = real(fd, bytes(data)[:3])
+        other = os.open(transcript, os.O_WRONLY | os.O_APPEND)
+        real(other, b'{"foreign":1}\n')  # a writer ignoring the lock, after our 3 bytes
+        os.close(other)
+        return n
+
+    monkeypatch.setattr(tmod.os, "write", short_then_foreign)
+    with pytest.raises(TranscriptWriteError) as err:
+        ctrl.append({"k": "v"})
+    monkeypatch.setattr(tmod.os, "write", real)
+    # Truncating now would cut the foreign line: the tail is not ours alone.
+    assert not err.value.restored and "someone else wrote too" in str(err.value)
+    assert open(transcript, "rb").read().endswith(b'{"k{"foreign":1}\n')
+
+
+# -- a torn tail left by someone else: never written after, never repaired -----------
+
+
+@pytest.mark.parametrize("mode", ["stat", "digest"])
+def test_an_append_never_lands_on_a_torn_tail(make_ctrl, transcript, mode):
+    external_append(transcript, b'{"crashed mid-wri')  # an external tool died here
+    original = open(transcript, "rb").read()
+    ctrl = make_ctrl(fingerprint=mode)
+    ctrl.start()  # accepting the file as it is is fine: reading or rewriting it is
+    with pytest.raises(TornTailError) as err:
+        ctrl.append({"a": 1})
+    e = err.value
+    assert isinstance(e, SessionTakeoverError) and e.check == "append"
+    assert "torn line (17 bytes after its last newline" in e.reason
+    assert "nothing was written" in e.reason
+    assert ctrl.phase == "taken_over" and not ctrl.holds_lock
+    assert open(transcript, "rb").read() == original  # neither glued nor repaired
+    with pytest.raises(TornTailError):  # sticky, same class
+        ctrl.append({"a": 2})
+
+
+def test_a_torn_tail_is_measured_across_chunks(tmp_path):
+    p = tmp_path / "t"
+    p.write_bytes(b'{"a":1}\n' + b"x" * (tmod.READ_CHUNK + 5))
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        assert tmod.torn_tail_length(fd, os.fstat(fd).st_size) == tmod.READ_CHUNK + 5
+        assert tmod.torn_tail_length(fd, 8) == 0 and tmod.torn_tail_length(fd, 0) == 0
+        assert tmod.torn_tail_length(fd, 3) == 3  # no newline at all
+    finally:
+        os.close(fd)
+
+
+def test_a_torn_file_can_be_repaired_by_an_owned_rewrite(make_ctrl, transcript):
+    external_append(transcript, b'{"torn')
+    found = read_transcript(transcript)
+    ctrl = make_ctrl()
+    ctrl.start()
+    ctrl.rewrite(found.records)  # the caller decides what becomes of the torn bytes
+    ctrl.append({"after": "repair"})
+    assert read_transcript(transcript).records == [{"seq": 0}, {"seq": 1}, {"after": "repair"}]
+
+
+def test_an_empty_section_on_a_torn_file_writes_nothing_and_passes(make_ctrl, transcript):
+    external_append(transcript, b'{"torn')
+    ctrl = make_ctrl()
+    ctrl.start()
+    with ctrl.locked_section():
+        pass
+    assert ctrl.phase == "held"
+
+
+def test_the_torn_tail_check_costs_no_read_on_the_hot_path(make_ctrl, monkeypatch):
+    ctrl = make_ctrl()
+    ctrl.start()
+    reads = []
+    real = os.pread
+
+    def counting(fd, n, offset):
+        if fd == ctrl._fd:  # not the lock file's reads
+            reads.append((n, offset))
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting)
+    ctrl.append({"first": 1})  # a file not written by us yet: one read of its last byte
+    assert reads[0][0] == 1 and len(reads) == 2  # + the read-back of our bytes
+    del reads[:]
+    ctrl.append({"second": 2})  # from our own last write: known to end in a newline
+    ctrl.release_for_prompt()
+    ctrl.reacquire_after_prompt()
+    ctrl.append({"third": 3})
+    assert [n for n, _ in reads] == [len(b'{"second":2}\n'), len(b'{"third":3}\n')]
+
+
+def test_a_torn_tail_left_by_a_peers_failed_write_stops_the_next_append(make_ctrl, transcript,
+                                                                        monkeypatch):
+    a, b = make_ctrl(), make_ctrl()
+    a.start()
+    a.release_for_prompt()
+    b.start()
+    real = os.write
+    monkeypatch.setattr(tmod.os, "write", lambda fd, data: real(fd, bytes(data)[:4]))
+    monkeypatch.setattr(os, "ftruncate", lambda fd, n: None)  # the undo cannot take
+    with pytest.raises(TranscriptWriteError) as err:
+        b.append({"b": 1})
+    monkeypatch.undo()
+    assert not err.value.restored and "torn" in str(err.value)
+    c = make_ctrl()
+    c.start()  # a new session accepts the file as it is ...
+    with pytest.raises(TornTailError):
+        c.append({"c": 1})  # ... but does not write after the torn bytes
+    assert open(transcript, "rb").read().endswith(b'\n{"b"')
 
 
 def test_enospc_on_append_fails_closed(make_ctrl, monkeypatch):

@@ -45,7 +45,7 @@ def rewrite(path, n):
         size = os.fstat(fd).st_size
         if size == 0:
             raise ValueError("the file is empty: nothing to rewrite in place")
-        width = min(size, _REWRITE_WIDTH)
+        width = min(size - 1, _REWRITE_WIDTH)  # keep the last newline: never tear the tail
         old = os.pread(fd, width, 0)
         new = (b"#x%xx" % n).ljust(width, b"~")[:width]
         if new == old:  # make sure the content really changes

@@ -329,8 +329,8 @@ class SessionController(WholeOperations):
         else:
             with ctx.reg.mutex:
                 policy.on_finish(ctx, post)
-        if ctx.ours and self._tail_is_ours(section, post):
-            self._clean_tail = post
+        if ctx.ours and (ctx.exact or self._tail_is_ours(section, post)):
+            self._clean_tail = post  # validated: it ends with our whole lines
         if section._rewrite:
             os.close(self._fd)
             self._fd, self._fd_ident = section._new_fd, section._new_ident

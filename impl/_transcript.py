@@ -168,8 +168,13 @@ def torn_tail_length(fd: int, size: int) -> int:
     The common case costs one pread of the last byte; the length of a torn
     tail is only measured when there is one (a failure path).
     """
-    if size <= 0 or os.pread(fd, 1, size - 1) == b"\n":
+    if size <= 0:
         return 0
+    last = os.pread(fd, 1, size - 1)
+    if last == b"\n":
+        return 0
+    if not last:  # the file shrank below `size` since it was observed: judge its real end
+        return torn_tail_length(fd, min(os.fstat(fd).st_size, size - 1))
     end = size
     while end > 0:
         begin = max(0, end - READ_CHUNK)
@@ -280,7 +285,8 @@ def verify_append(fd: int, fd_ident: Tuple[int, int], before: Fingerprint,
         if (post.mtime_ns, post.ctime_ns) != (before.mtime_ns, before.ctime_ns):
             return ("the file changed during a section that wrote nothing "
                     "(same size: an in-place write, or a metadata change)")
-    elif after is not None and not same_stat(post, after):
+    elif after is not None and (post.size, post.mtime_ns, post.ctime_ns) != (
+            after.st_size, after.st_mtime_ns, after.st_ctime_ns):  # (same inode: our fd's)
         return ("the file changed after our write, before finish_write observed it "
                 "(same size: an in-place write, or a metadata change)")
     if ours and os.pread(fd, len(ours), before.size) != ours:

@@ -226,6 +226,15 @@ def test_a_torn_tail_is_measured_across_chunks(tmp_path):
         assert tmod.torn_tail_length(fd, os.fstat(fd).st_size) == tmod.READ_CHUNK + 5
         assert tmod.torn_tail_length(fd, 8) == 0 and tmod.torn_tail_length(fd, 0) == 0
         assert tmod.torn_tail_length(fd, 3) == 3  # no newline at all
+        # Asked about more bytes than there are (the file shrank since it was
+        # observed): the real end is judged, not the missing bytes.
+        assert tmod.torn_tail_length(fd, os.fstat(fd).st_size + 10) == tmod.READ_CHUNK + 5
+    finally:
+        os.close(fd)
+    p.write_bytes(b'{"a":1}\n')
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        assert tmod.torn_tail_length(fd, 100) == 0
     finally:
         os.close(fd)
 

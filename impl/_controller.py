@@ -302,12 +302,16 @@ class SessionController(WholeOperations):
             tmp = None
             if self.fsync == "every":
                 fsync_directory(self.path)
-        except OSError as exc:
+        except BaseException as exc:
+            # Also on KeyboardInterrupt: an unrenamed temp copy is a leak (the
+            # next start would remove it, but only if one comes).
             if tmp is not None:
                 try:
                     os.unlink(tmp)
                 except OSError:
                     pass
+            if not isinstance(exc, OSError):
+                raise
             self._fail_write(TranscriptWriteError(self.path, f"rewrite failed: {exc}",
                                                   exc.errno, 0, len(content)))
         self._phase = "write_after"

@@ -132,3 +132,18 @@ def test_a_rewrite_killed_before_its_rename_leaves_nothing_behind(transcript, re
     assert not any(f.startswith(f".{name}.rewrite-") for f in os.listdir(d))
     assert read_transcript(transcript).records == [{"seq": 0}, {"seq": 1}]
     c.dispose()
+
+
+def test_an_interrupted_rewrite_removes_its_temp_file(make_ctrl, transcript, monkeypatch):
+    def interrupted(*a):
+        raise KeyboardInterrupt
+
+    c = make_ctrl()
+    c.start()
+    monkeypatch.setattr(cmod.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        c.rewrite([{"compacted": True}])
+    monkeypatch.undo()
+    d, name = os.path.split(transcript)
+    assert not any(f.startswith(f".{name}.rewrite-") for f in os.listdir(d))
+    assert read_transcript(transcript).records == [{"seq": 0}, {"seq": 1}]

@@ -18,6 +18,8 @@ noise hits both sides alike:
              over the same bytes already in memory.
   filelock   SessionLock acquire/release against filelock.FileLock, if
              filelock is importable.
+  reader     read_transcript: throughput, and memory beyond the records it
+             returns (tracemalloc), as a multiple of the file size.
 
 Usage: benchmarks/bench_impl.py [--quick] [--dir DIR]
 """
@@ -33,12 +35,14 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 
 from sessionfence.impl import (
     Registry,
     SessionController,
     SessionLock,
     digest_fingerprint,
+    read_transcript,
 )
 from sessionfence.impl._lock import make_payload
 from sessionfence.impl._proc import DEFAULT_PROC_TABLE
@@ -97,7 +101,8 @@ class Floors:
     def cycle(self):
         # What a validated cycle from `released` issues: create + write the
         # lock (kept open), stat x3 (check, read_before, finish_write), one
-        # write, pread of our tail, lstat + pread (ownership) + unlink + close.
+        # write and an fstat right after it, pread of our tail, lstat + pread
+        # (ownership) + unlink + close.
         p, fd = self.path, self.fd
         lfd = os.open(self.lock, self.flags, 0o600)
         os.write(lfd, self.payload)
@@ -105,6 +110,7 @@ class Floors:
         os.stat(p)
         os.stat(p)
         os.write(fd, LINE)
+        os.fstat(fd)
         st = os.stat(p)
         os.pread(fd, len(LINE), st.st_size - len(LINE))
         os.lstat(self.lock)
@@ -130,6 +136,7 @@ class Floors:
         os.stat(p)
         os.stat(p)
         os.write(fd, LINE)
+        os.fstat(fd)
         st = os.stat(p)
         os.pread(fd, len(LINE), st.st_size - len(LINE))
 
@@ -233,7 +240,7 @@ def run(base, quick, n, rounds):
              f"({h['check+append floor']:.1f} µs)")]
     for pol in held:
         rows.append((f"validated append, {pol}", f"{h[pol]:.1f} µs",
-                     f"= {h[pol] / h['floor']:.2f}x stat x3 + write + pread "
+                     f"= {h[pol] / h['floor']:.2f}x stat x3 + write + fstat + pread "
                      f"({h['floor']:.1f} µs)" if pol == "reference" else ""))
     report(rows, "Lock held: fence check and append")
     for c in (cyc, prompt, solo, *held.values()):
@@ -329,6 +336,31 @@ def run(base, quick, n, rounds):
     else:
         rows.append(("filelock", "skipped", "not importable (pip install filelock)"))
     report(rows, "Lock alone, side by side")
+
+    # 6. the reader
+    size = 4 * MIB if quick else 16 * MIB
+    p = os.path.join(base, "read.jsonl")
+    with open(p, "wb") as f:
+        f.write(LINE * (size // len(LINE)))
+    size = os.path.getsize(p)
+    times = []
+    for _ in range(3 if quick else 7):
+        t0 = time.perf_counter()
+        got = read_transcript(p)
+        times.append(time.perf_counter() - t0)
+        del got
+    tracemalloc.start()
+    got = read_transcript(p)
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    records = len(got.records)
+    del got
+    report([
+        (f"read_transcript, {size / MIB:.0f} MiB of {len(LINE)}-byte lines",
+         f"{size / statistics.median(times) / MIB:.0f} MiB/s", f"{records:,} records"),
+        ("memory beyond the records returned", f"{(peak - kept) / size:.2f}x",
+         f"of the file; peak {peak / size:.2f}x, the records themselves {kept / size:.2f}x"),
+    ], "Reading a transcript")
     return 0
 
 

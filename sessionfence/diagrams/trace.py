@@ -86,7 +86,7 @@ def trace_graph(ex: Executor, trace, title: str, *, violating: Optional[int] = N
     gid = dot.graph_id("trace", ex.machine.variant.name, *([name] if name else []))
     g = dot.base_graph(f"trace {ex.machine.variant.name} {name}".strip(),
                        dot.Left(dot.wrap(title, 110)), id=gid, rankdir="TB", nodesep="0.35",
-                       ranksep="0.22", newrank="true", splines="true")
+                       ranksep="0.22", newrank="true", splines="line")
     names = lanes(ex)
     rows = len(trace.states)
     # Row r of a lane is node "<lane>@<r>"; rank=same rows and heavy vertical

@@ -4,6 +4,8 @@ A trace file records, per state, the variables the variant uses (per-
 controller ones as maps keyed "c1".."cN"), the decision of the step that led
 there, and the Quint MBT fields `mbt::actionTaken` (the step name, "init"
 first) and `mbt::nondetPicks` (`controller` and `mode`, each Some/None).
+The number of controllers is the parameter `N` (set in state 0) and
+`#meta.controllers`; `#meta.varTypes` gives each variable's Apalache type.
 
 Reading a trace gives back the step list; the model re-executes it
 (`execute`), so a trace is always judged against the current model, and a
@@ -27,6 +29,29 @@ ACTION = "mbt::actionTaken"
 PICKS = "mbt::nondetPicks"
 DECISION = "decision"
 SOURCE = "sessionfence model"
+PARAM_N = "N"  # the number of controllers, an ITF parameter (its value is in state 0)
+
+# Apalache types (ADR-002 syntax, records and variants of Type System 1.2) of
+# the values a state variable's sort is written as: enumerations by name.
+SORT_TYPES = {"int": "Int", "fp": "Int", "bool": "Bool",
+              "ctrl": "Str", "phase": "Str", "mode": "Str", "kind": "Str"}
+OPTION_STR = "None(UNIT) | Some(Str)"
+FIELD_TYPES = {
+    DECISION: "Str",
+    ACTION: "Str",
+    PICKS: f"{{ controller: {OPTION_STR}, mode: {OPTION_STR} }}",
+}
+
+
+def itf_type(sort: str, per_ctrl: bool) -> str:
+    """The Apalache type of a state variable of `sort` as a trace writes it;
+    per-controller variables are maps from "c1".."cN"."""
+    try:
+        base = SORT_TYPES[sort]
+    except KeyError:
+        raise ValueError(f"no ITF type for the state variable sort {sort!r}; "
+                         "add it to model_traces.SORT_TYPES") from None
+    return f"Str -> {base}" if per_ctrl else base
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,9 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
                 "mode": some(inst.mode.name) if inst.mode is not None else NONE,
             }
         states.append(values)
+    if states:
+        states[0] = {PARAM_N: ex.n, **states[0]}
+    names = used + [DECISION, ACTION, PICKS]
     meta = {
         "format": "ITF",
         "format-description": itf.FORMAT_DESCRIPTION,
@@ -94,25 +122,36 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
         "atomic_writes": ex.machine.atomic_writes,
         "covers": covers,
         "status": status,
+        "varTypes": var_types(names),
     }
     if seed is not None:
         meta["seed"] = seed
     for key, value in (extra_meta or {}).items():
         meta.setdefault(key, value)  # never overrides the keys above
-    return ItfTrace(meta, used + [DECISION, ACTION, PICKS], states, [])
+    return ItfTrace(meta, names, states, [PARAM_N])
+
+
+def var_types(names: list) -> dict:
+    """`#meta.varTypes`: every name in `vars` (Apalache requires exactly these)."""
+    out = {}
+    for name in names:
+        if name in FIELD_TYPES:
+            out[name] = FIELD_TYPES[name]
+        else:
+            v = S.BY_NAME[name]
+            out[name] = itf_type(v.sort, v.per_ctrl)
+    return out
 
 
 def from_itf(trace: ItfTrace, source: str) -> TraceFile:
     """The step list of an ITF trace written by `to_itf` (or by hand)."""
     meta = trace.meta
     variant = meta.get("variant")
-    n = meta.get("controllers")
     if not isinstance(variant, str):
         raise ItfError(f"{source}: #meta.variant (the model variant) is missing")
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 6:
-        raise ItfError(f"{source}: #meta.controllers must be a number from 1 to 6, got {n!r}")
     if not trace.states:
         raise ItfError(f"{source}: the trace has no states")
+    n = _controllers(trace, source)
     steps = []
     for i, state in enumerate(trace.states[1:], 1):
         where = f"{source}: states[{i}]"
@@ -132,6 +171,28 @@ def from_itf(trace: ItfTrace, source: str) -> TraceFile:
         steps.append(Step(action, ctrl, mode))
     return TraceFile(source, variant, n, bool(meta.get("atomic_writes", False)), steps,
                      trace.states, dict(meta))
+
+
+def _controllers(trace: ItfTrace, source: str) -> int:
+    """The number of controllers: the parameter N (state 0), #meta.controllers, or both."""
+    found = {}
+    if "controllers" in trace.meta:
+        found["#meta.controllers"] = trace.meta["controllers"]
+    if PARAM_N in trace.params:
+        if PARAM_N not in trace.states[0]:
+            raise ItfError(f"{source}: parameter {PARAM_N} is listed in 'params' but has no "
+                           "value in states[0]")
+        found[f"parameter {PARAM_N}"] = trace.states[0][PARAM_N]
+    if not found:
+        raise ItfError(f"{source}: the number of controllers is missing (#meta.controllers "
+                       f"or the parameter {PARAM_N})")
+    for where, n in found.items():
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 6:
+            raise ItfError(f"{source}: {where} must be a number from 1 to 6, got {n!r}")
+    if len(set(found.values())) > 1:
+        raise ItfError(f"{source}: " + " and ".join(f"{k} = {v}" for k, v in found.items())
+                       + " disagree")
+    return next(iter(found.values()))
 
 
 def _unwrap(value, where: str, what: str):
@@ -197,5 +258,5 @@ def read(path: str) -> TraceFile:
     return from_itf(itf.load(path), path)
 
 
-__all__ = ["Decision", "Step", "StaleTrace", "TraceFile", "execute", "from_itf", "read",
-           "to_itf", "write"]
+__all__ = ["Decision", "Step", "StaleTrace", "TraceFile", "execute", "from_itf", "itf_type",
+           "read", "to_itf", "var_types", "write"]

@@ -1,16 +1,54 @@
-"""Argument handling shared by the subcommands (variants, controllers, depth)."""
+"""Argument handling shared by the subcommands (variants, controllers, depth),
+the variant-file loader, and the envelope of every `--json` document."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 
-from sessionfence.cli import UsageError
+from sessionfence.cli import UsageError, versions
 from sessionfence.model import variant_file
 from sessionfence.model.concrete import MAX_CONTROLLERS
+from sessionfence.model.machine import build
 from sessionfence.model.variants import BUILTIN, Variant
 
 MAX_DEPTH = 100
+JSON_SCHEMA = 1  # raised when a field changes meaning or goes away (docs/json-output.md)
+
+
+def json_document(command: str, body: dict) -> dict:
+    """`body` with the keys every --json document starts with."""
+    v = versions()
+    return {"schema": JSON_SCHEMA, "command": command, "version": v["version"], "z3": v["z3"],
+            **body}
+
+
+def print_json(command: str, body: dict) -> None:
+    json.dump(json_document(command, body), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def load_variant_file(path: str) -> list[Variant]:
+    """The variants a --variant-file defines, each built once (with and without
+    atomic write sections), so that a rule that raises or returns nonsense is
+    one usage line naming the file and line, not a traceback later."""
+    try:
+        found = variant_file.load(path)
+    except variant_file.VariantFileError as exc:
+        raise UsageError(str(exc)) from None
+    for variant in found:
+        for atomic in (False, True):
+            try:
+                build(variant, atomic_writes=atomic)
+            except Exception as exc:  # the maintainer's rule code: say where it failed
+                line = variant_file._line_in(path, exc)
+                where = f"{path}:{line}" if line else path
+                message = " ".join(str(exc).split())
+                raise UsageError(f"{where}: variant {variant.name!r} cannot be built: "
+                                 f"{type(exc).__name__}: {message}") from None
+    return found
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser, *, many: bool = True) -> None:
@@ -27,12 +65,7 @@ def add_variant_arguments(parser: argparse.ArgumentParser, *, many: bool = True)
 
 def resolve_variants(args, *, many: bool = True) -> list[Variant]:
     """The variants the user asked for, or a UsageError saying what is wrong."""
-    from_file: list[Variant] = []
-    if args.variant_file:
-        try:
-            from_file = variant_file.load(args.variant_file)
-        except variant_file.VariantFileError as exc:
-            raise UsageError(str(exc)) from None
+    from_file = load_variant_file(args.variant_file) if args.variant_file else []
     known = {**BUILTIN, **{v.name: v for v in from_file}}
     names = args.variant if many else ([args.variant] if args.variant else [])
     for name in names:

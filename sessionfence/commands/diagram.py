@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from sessionfence.cli import UsageError
 from sessionfence.commands import _common
@@ -73,6 +74,8 @@ def add_arguments(parser) -> None:
                         help=f"refuse graphs of more states (default {DEFAULT_LIMIT})")
     parser.add_argument("--regenerate-docs", nargs="?", const=docs.DOCS_DIR, metavar="DIR",
                         help=f"rewrite the built-in variants' pictures (default {docs.DOCS_DIR})")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable summary on stdout (docs/json-output.md)")
 
 
 def _count(value: str) -> int:
@@ -100,18 +103,31 @@ def _modes(value: str) -> tuple:
 
 
 def run(args) -> int:
+    t0 = time.perf_counter()
     try:
         if args.regenerate_docs is not None:
-            return _regenerate(args)
+            return _regenerate(args, t0)
         fmt = _format(args)
         if fmt != "dot":
-            render.require_dot(fmt)  # fail before any work
+            render.require_dot(fmt, alternative="or use --format dot")  # fail before any work
+        if os.path.isdir(args.out):
+            raise UsageError(f"--out {args.out}: is a directory; give a file name, "
+                             f"e.g. {os.path.join(args.out, args.kind + '.' + fmt)}")
         _common.writable_directory(os.path.dirname(os.path.abspath(args.out)))
-        source = _build(args)
-        render.write(source, fmt, args.out)
+        info = {"kind": args.kind, "variant": None, "against": None, "controllers": None,
+                "format": fmt, "out": args.out, "bytes": None, "seconds": None,
+                "graph": None, "trace": None}
+        source = _build(args, info)
+        try:
+            info["bytes"] = render.write(source, fmt, args.out)
+        except OSError as exc:
+            raise UsageError(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
     except (render.DotMissing, render.RenderError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        info["seconds"] = round(time.perf_counter() - t0, 3)
+        _common.print_json("diagram", info)
     return 0
 
 
@@ -126,13 +142,17 @@ def _format(args) -> str:
     return ext if ext in render.FORMATS else "svg"
 
 
-def _regenerate(args) -> int:
+def _regenerate(args, t0: float) -> int:
     progress = Progress()
     try:
         written = docs.regenerate(args.regenerate_docs, progress=progress)
     finally:
         progress.clear()
     print(f"wrote {len(written)} files under {args.regenerate_docs}", file=sys.stderr)
+    if args.json:
+        _common.print_json("diagram", {"kind": "docs", "out": args.regenerate_docs,
+                                       "files": written,
+                                       "seconds": round(time.perf_counter() - t0, 3)})
     return 0
 
 
@@ -143,10 +163,11 @@ def _variant(args, name=None):
     return _common.resolve_variants(shadow, many=False)[0]
 
 
-def _build(args) -> str:
+def _build(args, info: dict) -> str:
     if args.kind == "trace":
-        return _trace(args)
+        return _trace(args, info)
     variant = _variant(args)
+    info["variant"] = variant.name
     machine = build(variant, atomic_writes=args.atomic_writes)
     if args.kind == "machine":
         return machine_graph(machine).source()
@@ -155,7 +176,9 @@ def _build(args) -> str:
         if other.name == variant.name:
             raise UsageError(f"--against {other.name} is the variant itself; "
                              "name another one to compare with")
+        info["against"] = other.name
         return diff_graph(build(other, atomic_writes=args.atomic_writes), machine).source()
+    info["controllers"] = args.controllers
     bounds = Bounds(args.external, args.writes, args.modes, args.dispose)
     try:
         graph, g = build_states(machine, args.controllers, bounds, limit=args.limit,
@@ -168,18 +191,20 @@ def _build(args) -> str:
             f"more than --limit {exc.limit}; lower "
             "--external or --writes, narrow --modes, or raise --limit") from None
     print(f"{variant.name}: {describe(graph)}, {len(graph.bad)} red", file=sys.stderr)
+    info["graph"] = {"states": len(graph), "edges": len(graph.edges), "red": len(graph.bad)}
     return g.source()
 
 
-def _trace(args) -> str:
+def _trace(args, info: dict) -> str:
     if bool(args.trace) == bool(args.property):
         raise UsageError("the trace kind draws one run: give --trace FILE or --property NAME")
     if args.trace:
-        return _trace_file(args)
+        return _trace_file(args, info)
     from sessionfence.model import check
     from sessionfence.model.concrete import Executor
 
     variant = _variant(args)
+    info["variant"], info["controllers"] = variant.name, args.controllers
     machine = build(variant, atomic_writes=args.atomic_writes)
     progress = Progress()
     try:
@@ -193,12 +218,13 @@ def _trace(args) -> str:
                          f"{args.controllers} controllers ({result.status}, {result.method}); "
                          "nothing to draw")
     ex = Executor(machine, args.controllers)
+    info["trace"] = {"file": None, "property": args.property, "steps": len(result.trace.steps)}
     what = (f"violates {args.property}: counterexample found by {result.method} at depth "
             f"{result.depth}, replayed on the concrete semantics")
     return trace_graph(ex, result.trace, trace_title(ex, what), name=args.property).source()
 
 
-def _trace_file(args) -> str:
+def _trace_file(args, info: dict) -> str:
     from sessionfence.conformance import model_traces
     from sessionfence.model.concrete import Executor
 
@@ -220,6 +246,8 @@ def _trace_file(args) -> str:
         trace = model_traces.execute(ex, tf)
     except model_traces.StaleTrace as exc:
         raise UsageError(str(exc)) from None
+    info.update(variant=variant.name, controllers=tf.controllers)
+    info["trace"] = {"file": args.trace, "property": None, "steps": len(trace.steps)}
     covers = str(tf.meta.get("covers", ""))
     what = f"trace {os.path.basename(args.trace)}" + (f" (covers {covers})" if covers else "")
     # A trace written for a property is highlighted where that property

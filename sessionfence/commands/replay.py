@@ -26,17 +26,16 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from sessionfence.cli import UsageError
+from sessionfence.commands import _common
 from sessionfence.conformance import replay as R
 from sessionfence.conformance.external_writer import KINDS
 from sessionfence.conformance.session import HarnessError, format_divergence
 from sessionfence.impl import FINGERPRINT_MODES, POLICIES
-from sessionfence.model import variant_file
 from sessionfence.model.variants import BUILTIN
 from sessionfence.progress import Progress
 
@@ -69,7 +68,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workdir", metavar="DIR", help="where the per-trace directories go")
     parser.add_argument("--keep", action="store_true",
                         help="keep the directory of each diverging trace (path is printed)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output on stdout (docs/json-output.md)")
     parser.add_argument("--verbose", "-v", action="store_true", help="list every trace")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
@@ -77,10 +77,7 @@ def add_arguments(parser) -> None:
 def _variants(args) -> dict:
     known = dict(BUILTIN)
     if args.variant_file:
-        try:
-            known.update({v.name: v for v in variant_file.load(args.variant_file)})
-        except variant_file.VariantFileError as exc:
-            raise UsageError(str(exc)) from None
+        known.update({v.name: v for v in _common.load_variant_file(args.variant_file)})
     return known
 
 
@@ -146,8 +143,7 @@ def run(args) -> int:
     summary = R.summarize(results, time.perf_counter() - t0)
     where = args.adapter and f"adapter {driver.name}" or driver.name
     if args.json:
-        json.dump(to_json(results, summary, args, where), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _common.print_json("replay", to_json(results, summary, args, where))
     else:
         print_human(results, summary, args, where)
     return 0 if summary.ok else 1

@@ -22,7 +22,7 @@ import shlex
 import sys
 
 from sessionfence.cli import UsageError
-from sessionfence.commands import _common
+from sessionfence.commands import _common, verify
 from sessionfence.diagrams import render
 from sessionfence.model import check
 from sessionfence.progress import Progress
@@ -42,6 +42,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--traces", metavar="DIR",
                         help="ITF traces (from `sessionfence traces`) to report coverage of")
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for index.html")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable summary on stdout (docs/json-output.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -66,13 +68,44 @@ def run(args) -> int:
     command = "sessionfence " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith(("sessionfence", "__main__.py")) else ""
     path = os.path.join(args.out, "index.html")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page.render(report, command))
-    os.replace(tmp, path)
+    _write(path, page.render(report, command))
     results = report.results
     bad = sum(not r.ok for r in results)
     summary = (f"all {len(results)} results match the declared expectations" if not bad
                else f"{bad} of {len(results)} results do not match the declared expectations")
     print(f"report written to {path}: {summary}", file=sys.stderr)
+    if args.json:
+        _common.print_json("report", to_json(report, path))
     return 0 if report.ok else 1
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def to_json(report: collect.Report, path: str) -> dict:
+    body = {"ok": report.ok, "out": path, "controllers": report.controllers,
+            "depth": report.depth, "atomic_writes": report.atomic_writes,
+            "seconds": round(report.seconds, 3)}
+    cells = verify.to_json(report.results, report.ok)
+    body["results"], body["witnesses"] = cells["results"], cells["witnesses"]
+    td = report.traces
+    body["traces"] = None if td is None else {
+        "path": td.path, "files": td.files, "unreadable": list(td.unreadable),
+        "other_variants": dict(td.other),
+        "variants": [{"variant": name, "traces": cov.traces,
+                      "transitions": len(cov.keys), "fired": len(cov.keys) - len(cov.missed),
+                      "missed": list(cov.missed), "stale": list(cov.stale)}
+                     for name, cov in td.by_variant.items()],
+    }
+    return body

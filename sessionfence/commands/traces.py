@@ -19,9 +19,7 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 
 from sessionfence.cli import UsageError
@@ -55,7 +53,8 @@ def add_arguments(parser) -> None:
                         help="make each write section atomic with respect to the external writer")
     parser.add_argument("--proof-timeout", type=float, default=C.PROOF_TIMEOUT_S, metavar="SEC",
                         help="Spacer time per unreached target (default %(default)g)")
-    parser.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable summary on stdout (docs/json-output.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -93,8 +92,7 @@ def run(args) -> int:
     finally:
         progress.clear()
     if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _common.print_json("traces", summary)
     else:
         _print_human(summary)
     return 0

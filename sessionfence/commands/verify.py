@@ -14,9 +14,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
-import sys
-
 from sessionfence.commands import _common
 from sessionfence.model import check
 from sessionfence.model.concrete import Executor
@@ -36,7 +33,8 @@ def add_arguments(parser) -> None:
                         help=f"bound for the counterexample search (default {check.DEFAULT_DEPTH})")
     parser.add_argument("--atomic-writes", action="store_true",
                         help="make each write section atomic with respect to the external writer")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output on stdout (docs/json-output.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -52,8 +50,9 @@ def run(args) -> int:
         progress.clear()
     ok = all(r.ok for r in results)
     if args.json:
-        json.dump(to_json(results, ok), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _common.print_json("verify", {
+            "controllers": args.controllers, "depth": args.depth,
+            "atomic_writes": args.atomic_writes, **to_json(results, ok)})
     else:
         print_human(results, variants, args, ok)
     return 0 if ok else 1

@@ -4,7 +4,8 @@ Transitions are matched by key (`reacquire:released->held`). A transition
 *differs* when its guard or its effects, printed in full form (every named
 condition and fence rule expanded), are not the same text in both machines,
 or when only one machine has it. Differing edges are drawn thick and orange
-and carry both versions; the legend lists the definitions that differ.
+and carry both versions, each with the full text of the named conditions and
+rules that differ (`write ok: file = mine[c]`); the legend lists them all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Optional
 from sessionfence.diagrams import dot
 from sessionfence.diagrams.machine import (
     EXTERNAL_NODE,
+    LABEL_WIDTH,
     LEGEND_WIDTH,
     add_legend,
     add_phase_nodes,
@@ -77,20 +79,32 @@ def _changed_label(c: Change, old_name: str, new_name: str) -> str:
         return f"only in {new_name}:\n{edge_label(c.new)}"
     if c.kind == "removed":
         return f"only in {old_name}:\n{edge_label(c.old)}"
-    text = f"{old_name}:\n{edge_label(c.old)}\n{new_name}:\n{edge_label(c.new)}"
     names = _names_differing(c.old, c.new)
-    if names:
-        text += "\n" + dot.wrap(f"differs in: {', '.join(names)}", 44)
-    return text
+    return "\n".join(_side(name, t, names) for name, t in ((old_name, c.old), (new_name, c.new)))
 
 
-def diff_graph(old: Machine, new: Machine) -> dot.Graph:
+def _side(variant: str, t: Transition, names: list) -> str:
+    """One version of a changed transition: its label, then the full text of
+    each named condition or rule that differs (the short label alone would
+    read the same on both sides, e.g. `write ok`)."""
+    defs = pretty.definitions(t)
+    lines = [f"{variant}:", edge_label(t)]
+    lines += [dot.wrap(f"{n}: {defs.get(n, '(not used)')}", LABEL_WIDTH) for n in names]
+    return "\n".join(lines)
+
+
+KEY = "thick orange: guard or effect differs, compared in full form"
+
+
+def diff_graph(old: Machine, new: Machine, *, titled: bool = True) -> dot.Graph:
+    """`titled=False` leaves the title (the count and the key) to the page around it."""
     gid = dot.graph_id("diff", old.variant.name, new.variant.name)
     changes = compare(old, new)
     n_diff = sum(c.kind != "same" for c in changes)
     title = (f"{new.variant.name} against {old.variant.name}: {n_diff} of {len(changes)} "
-             "transitions differ (thick orange: guard or effect differs, compared in full form)")
-    g = dot.base_graph(f"diff {old.variant.name} {new.variant.name}", dot.Left(dot.wrap(title, 110)),
+             f"transitions differ ({KEY})")
+    g = dot.base_graph(f"diff {old.variant.name} {new.variant.name}",
+                       dot.Left(dot.wrap(title, 110)) if titled else "",
                        id=gid, rankdir="TB", nodesep="0.5", ranksep="0.6")
     phases = set(phase_nodes(old)) | set(phase_nodes(new))
     external = any(t.source is None for t in old.transitions + new.transitions)

@@ -96,9 +96,9 @@ def graph_id(kind: str, *names: str) -> str:
 
 
 def base_graph(name: str, title: str, **attrs) -> Graph:
-    """A graph with the house style: one font, title on top."""
-    g = Graph(name, label=title, labelloc="t", labeljust="l", fontname=FONT, fontsize="14",
-              **attrs)
+    """A graph with the house style: one font, title on top (none if empty)."""
+    place = {"label": title, "labelloc": "t", "labeljust": "l"} if title else {}
+    g = Graph(name, **place, fontname=FONT, fontsize="14", **attrs)
     g.default("node", fontname=FONT, fontsize="11")
     g.default("edge", fontname=FONT, fontsize="9")
     return g

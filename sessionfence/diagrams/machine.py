@@ -89,15 +89,18 @@ def add_legend(g: dot.Graph, text: str, gid: str) -> None:
               id=f"{gid}:legend", **{"class": "legend"})
 
 
-def machine_graph(machine: Machine) -> dot.Graph:
+KEY = "dashed red = takeover (fails closed), ⟨…⟩ = the step's decision"
+
+
+def machine_graph(machine: Machine, *, titled: bool = True) -> dot.Graph:
+    """`titled=False` leaves the title (name, summary, key) to the page around it."""
     v = machine.variant
     gid = dot.graph_id("machine", v.name)
     atomic = ", write sections atomic w.r.t. X" if machine.atomic_writes else ""
     title = dot.wrap(f"{v.name}: {v.summary}", 100) + (
-        f"\nthe per-controller fence machine{atomic}; "
-        "dashed red = takeover (fails closed), ⟨…⟩ = the step's decision")
-    g = dot.base_graph(f"machine {v.name}", dot.Left(title), id=gid, rankdir="TB",
-                       nodesep="0.5", ranksep="0.55")
+        f"\nthe per-controller fence machine{atomic}; {KEY}")
+    g = dot.base_graph(f"machine {v.name}", dot.Left(title) if titled else "", id=gid,
+                       rankdir="TB", nodesep="0.5", ranksep="0.55")
     add_phase_nodes(g, phase_nodes(machine), gid,
                     external=any(t.source is None for t in machine.transitions))
     for t in machine.transitions:

@@ -12,14 +12,16 @@ import subprocess
 
 FORMATS = ("svg", "png", "dot")
 INSTALL_HINT = ("Graphviz's 'dot' program is not installed (needed for {fmt} output); "
-                "install it with 'apt-get install graphviz' (Debian/Ubuntu), "
-                "or use --format dot")
+                "install it with 'apt-get install graphviz' (Debian/Ubuntu)")
 TIMEOUT_S = 120
 
 
 class DotMissing(Exception):
-    def __init__(self, fmt: str):
-        super().__init__(INSTALL_HINT.format(fmt=fmt))
+    """`dot` is not on PATH. `alternative` is what else the user can do, for
+    commands that have one (`diagram --format dot`); the report has none."""
+
+    def __init__(self, fmt: str, alternative: str = ""):
+        super().__init__(INSTALL_HINT.format(fmt=fmt) + (f", {alternative}" if alternative else ""))
 
 
 class RenderError(Exception):
@@ -30,10 +32,10 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
-def require_dot(fmt: str = "svg") -> str:
+def require_dot(fmt: str = "svg", alternative: str = "") -> str:
     program = dot_program()
     if program is None:
-        raise DotMissing(fmt)
+        raise DotMissing(fmt, alternative)
     return program
 
 
@@ -55,14 +57,26 @@ def render(source: str, fmt: str) -> bytes:
     return done.stdout
 
 
-def write(source: str, fmt: str, path: str) -> None:
+def write(source: str, fmt: str, path: str) -> int:
+    """Render and write atomically (a temporary file renamed over `path`);
+    on any failure the temporary file is removed. Returns the bytes written."""
     data = render(source, fmt)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a directory", path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return len(data)
 
 
 def svg_inline(source: str) -> str:

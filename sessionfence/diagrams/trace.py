@@ -84,9 +84,11 @@ def trace_graph(ex: Executor, trace, title: str, *, violating: Optional[int] = N
         violated = tuple(p.name for p in P.ALWAYS
                          if trace.steps[violating] in ex.event(trace.states[violating], p))
     gid = dot.graph_id("trace", ex.machine.variant.name, *([name] if name else []))
+    # Straight arrows: with curved ones, an arrow that skips lanes arcs up
+    # through its own label (dot reserves the label's place above the row).
     g = dot.base_graph(f"trace {ex.machine.variant.name} {name}".strip(),
-                       dot.Left(dot.wrap(title, 110)), id=gid, rankdir="TB", nodesep="0.35",
-                       ranksep="0.22", newrank="true", splines="true")
+                       dot.Left(dot.wrap(title, 110)) if title else "", id=gid, rankdir="TB",
+                       nodesep="0.35", ranksep="0.22", newrank="true", splines="line")
     names = lanes(ex)
     rows = len(trace.states)
     # Row r of a lane is node "<lane>@<r>"; rank=same rows and heavy vertical

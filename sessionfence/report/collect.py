@@ -13,7 +13,7 @@ from typing import Callable, Optional
 from sessionfence.diagrams import render
 from sessionfence.diagrams.diff import compare, diff_graph
 from sessionfence.diagrams.machine import machine_graph
-from sessionfence.diagrams.trace import trace_graph, trace_title
+from sessionfence.diagrams.trace import trace_graph
 from sessionfence.model import check
 from sessionfence.model import invariants as INV
 from sessionfence.model.concrete import Executor
@@ -94,15 +94,24 @@ def explain(variant: Variant, r: check.Result) -> Proof:
                      [(i.name, i.words) for i in invs])
     if r.method == "spacer" and r.note.startswith(LEMMAS_PREFIX):
         names = [n.strip() for n in r.note[len(LEMMAS_PREFIX):].split(",") if n.strip()]
-        words = {i.name: i.words for i in INV.SHARED}
         return Proof(r, "Spacer (Z3's fixed-point engine) found an inductive strengthening on "
-                     "its own, starting from the shared lemmas that are inductive for this "
-                     "variant:", [(n, words.get(n, "")) for n in names])
+                     "its own, starting from the lemmas that are inductive for this variant "
+                     "(the shared facts and the invariants of the design it derives from):",
+                     [(n, lemma_words(n)) for n in names])
     if r.method.startswith("k-induction"):
         return Proof(r, f"{r.method}: no run of k steps that avoids the bad event can be "
                      "followed by it (strengthened with the shared lemmas inductive for this "
                      "variant), and bounded model checking found none within k steps.", [])
     return Proof(r, r.method + (f" ({r.note})" if r.note else ""), [])
+
+
+def lemma_words(name: str) -> str:
+    """A lemma in plain words: a shared fact or an invariant of any design
+    (a variant of your own borrows those of the design it derives from)."""
+    for invariant in (*INV.SHARED, *(i for invs in INV.SETS.values() for i in invs)):
+        if invariant.name == name:
+            return invariant.words
+    return "(no description: not one of the model's named invariants)"
 
 
 def _verify(variant, controllers, depth, atomic_writes, progress) -> list:
@@ -121,16 +130,16 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
     results = _verify(variant, controllers, depth, atomic_writes, progress)
     progress(f"[{variant.name}] drawing")
     machine = build(variant, atomic_writes=atomic_writes)
-    vr = VariantReport(variant, results, render.svg_inline(machine_graph(machine).source()))
+    vr = VariantReport(variant, results,
+                       render.svg_inline(machine_graph(machine, titled=False).source()))
     n = controllers if controllers != "any" else WITNESS_CONTROLLERS
     ex = Executor(machine, n)
     for r in vr.always:
         if r.status == "proved":
             vr.proofs.append(explain(variant, r))
         if r.trace is not None:
-            what = (f"violates {r.property}: counterexample found by {r.method} at depth "
-                    f"{r.depth}, replayed on the concrete semantics")
-            g = trace_graph(ex, r.trace, trace_title(ex, what), name=r.property)
+            # untitled: the page's heading above it says what it is
+            g = trace_graph(ex, r.trace, "", name=r.property)
             vr.counterexamples.append(Counterexample(r, n, trace_rows(ex, r.trace, r.property),
                                                      render.svg_inline(g.source())))
     if not vr.builtin:
@@ -138,7 +147,7 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
         changes = compare(ref, machine)
         differ = sum(c.kind != "same" for c in changes)
         vr.diff_summary = f"{differ} of {len(changes)} transitions differ from {REFERENCE}"
-        vr.diff_svg = render.svg_inline(diff_graph(ref, machine).source())
+        vr.diff_svg = render.svg_inline(diff_graph(ref, machine, titled=False).source())
     return vr
 
 

@@ -60,7 +60,9 @@ def scan(directory: str, variants) -> TraceDir:
         try:
             tf = model_traces.read(path)
         except (OSError, ValueError) as exc:
-            unreadable.append(f"{rel}: {exc}")
+            reason = str(exc)  # ItfError names the file already: say it once
+            reason = reason[len(path):].lstrip(": ") if reason.startswith(path) else reason
+            unreadable.append(f"{rel}: {reason}")
             continue
         if tf.variant not in by_name:
             other[tf.variant] = other.get(tf.variant, 0) + 1

@@ -5,12 +5,18 @@ green cell is a result that matches the variant's declared expectation, a
 red cell one that does not. Everything below it is evidence: proofs with
 their invariants in plain words, counterexamples as step tables and
 sequence diagrams, the machine, the change against `reference`, coverage.
+
+Diagrams are scaled down to the page width; clicking one shows it at full
+size in its own horizontally scrolling box (a checkbox and CSS, no script),
+so nothing on the page is wider than the window.
 """
 
 from __future__ import annotations
 
 import html
 
+from sessionfence.diagrams import diff as diff_diagram
+from sessionfence.diagrams import machine as machine_diagram
 from sessionfence.model import properties as P
 from sessionfence.model.display import COLUMNS
 from sessionfence.report.collect import Report, VariantReport
@@ -22,7 +28,7 @@ HEAD_FILL = "#283593"
 
 CSS = f"""
 body {{ font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 24px; color: #202124;
-       max-width: 1400px; }}
+       max-width: 1400px; overflow-wrap: break-word; }}
 h1 {{ font-size: 26px; margin: 0 0 8px; }}
 h2 {{ font-size: 21px; margin: 36px 0 8px; border-bottom: 2px solid #dadce0; }}
 h3 {{ font-size: 16px; margin: 22px 0 6px; }}
@@ -40,8 +46,13 @@ table.steps tr.violating td {{ background: {BAD_FILL}; font-weight: bold; }}
 .banner {{ padding: 10px 14px; font-size: 17px; font-weight: bold; border-radius: 4px; }}
 .banner.ok {{ background: {OK_FILL}; }}
 .banner.bad {{ background: {BAD_FILL}; }}
-.diagram {{ overflow: auto; max-height: 900px; border: 1px solid #dadce0; padding: 6px;
-            margin: 6px 0 14px; }}
+.wide {{ overflow-x: auto; }}
+input.zoom {{ display: none; }}
+label.diagram {{ display: block; border: 1px solid #dadce0; padding: 6px; margin: 6px 0 14px;
+                 cursor: zoom-in; }}
+label.diagram svg {{ display: block; max-width: 100%; height: auto; }}
+input.zoom:checked + label.diagram {{ overflow-x: auto; cursor: zoom-out; }}
+input.zoom:checked + label.diagram svg {{ max-width: none; }}
 .facts li {{ margin: 3px 0; }}
 code {{ font-family: "DejaVu Sans Mono", monospace; font-size: 13px; }}
 nav a {{ margin-right: 14px; }}
@@ -79,14 +90,24 @@ def verdict_table(report: Report) -> str:
             f"<th>sometimes</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+def figure(svg: str, ident: str) -> str:
+    """A diagram that fits the page width; a click toggles its full size."""
+    return (f'<input type="checkbox" class="zoom" id="zoom-{ident}">'
+            f'<label class="diagram" for="zoom-{ident}" title="click to enlarge or fit">'
+            f"{svg}</label>")
+
+
 def results_table(vr: VariantReport) -> str:
     out = ["<table><thead><tr><th>property</th><th>expected</th><th>status</th><th>method</th>"
            "<th>depth</th><th>time</th><th>note</th></tr></thead><tbody>"]
     for r in vr.always:
+        # A proof's or a counterexample's note is shown with it below.
+        below = r.status == "proved" or r.trace is not None
+        note = "see below" if below and r.note else r.note
         out.append(f'<tr><td>{esc(r.property)}</td><td>{esc(r.expected)}</td>'
                    f'<td style="background:{OK_FILL if r.ok else BAD_FILL}">{esc(r.status)}</td>'
                    f"<td>{esc(r.method)}</td><td>{'-' if r.depth is None else r.depth}</td>"
-                   f"<td>{r.seconds:.2f} s</td><td>{esc(r.note)}</td></tr>")
+                   f"<td>{r.seconds:.2f} s</td><td>{esc(note)}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -118,7 +139,8 @@ def step_table(rows: list) -> str:
         cls = ' class="violating"' if r.get("mark") else ""
         cells = "".join(f"<td>{esc(r.get(c, ''))}</td>" for c in cols)
         body.append(f"<tr{cls}>{cells}<td>{esc(r.get('mark', ''))}</td></tr>")
-    return f'<table class="steps"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="wide"><table class="steps"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def counterexamples(vr: VariantReport) -> str:
@@ -132,7 +154,7 @@ def counterexamples(vr: VariantReport) -> str:
         if r.note:
             out.append(f'<p class="small">{esc(r.note)}</p>')
         out.append(step_table(cex.rows))
-        out.append(f'<div class="diagram">{cex.svg}</div>')
+        out.append(figure(cex.svg, f"{_anchor(vr.variant.name)}-{r.property}"))
     return "".join(out)
 
 
@@ -181,13 +203,18 @@ def variant_section(vr: VariantReport) -> str:
         origin = ('<p class="small">A variant of your own'
                   + (f", derived from <code>{esc(v.base)}</code> with {esc(changed)} changed"
                      if v.base else "") + ".</p>")
+    atomic = (", write sections atomic w.r.t. X" if any(r.atomic_writes for r in vr.results)
+              else "")
     parts = [f'<section id="{_anchor(v.name)}"><h2>{esc(v.name)}</h2>',
              f"<p>{esc(v.summary)}</p>", origin, "<h3>Verdicts</h3>", results_table(vr),
              proofs(vr), counterexamples(vr), witnesses(vr),
-             f'<h3>The machine</h3><div class="diagram">{vr.machine_svg}</div>']
+             f'<h3>The machine</h3><p class="small">The per-controller fence machine{atomic}: '
+             f"{esc(machine_diagram.KEY)}.</p>",
+             figure(vr.machine_svg, f"{_anchor(v.name)}-machine")]
     if vr.diff_svg:
-        parts.append(f"<h3>Change against reference</h3><p>{esc(vr.diff_summary)}.</p>"
-                     f'<div class="diagram">{vr.diff_svg}</div>')
+        parts.append(f"<h3>Change against reference</h3><p>{esc(vr.diff_summary)} "
+                     f"({esc(diff_diagram.KEY)}).</p>"
+                     + figure(vr.diff_svg, f"{_anchor(v.name)}-diff"))
     parts.append("</section>")
     return "".join(parts)
 
@@ -213,7 +240,8 @@ def render(report: Report, command: str = "") -> str:
             verdict_table(report),
             '<p class="small">Green: the result matches the variant\'s declared expectation '
             "(a “holds” needs a proof, a “violated” a replayed counterexample). Red: it does "
-            "not.</p>", f"<nav>{nav}</nav>"]
+            "not. Diagrams fit the page width: click one to see it at full size.</p>",
+            f"<nav>{nav}</nav>"]
     body += [variant_section(vr) for vr in report.variants]
     if report.traces is not None:
         body.append(coverage_section(report.traces))

@@ -98,3 +98,43 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "unknown variant 'nope'" in err[0] and "no such directory" in err[1]
+
+
+def test_lemmas_of_a_variant_file_are_explained_in_words():
+    # A variant derived from reference borrows reference's invariants as
+    # lemmas; their words used to be empty (only the shared ones were known).
+    from sessionfence.model.check import Result
+    from sessionfence.model.variants import BUILTIN
+    from sessionfence.report.collect import explain
+
+    mine = BUILTIN["reference"].derive("reference-mine", summary="x")
+    names = ["lock-owner", "epochs-issued", "generations-only-grow"]
+    r = Result("reference-mine", "precision", "always", 2, False, "proved", "holds", "spacer",
+               None, 1.0, note="lemmas: " + ", ".join(names))
+    proof = explain(mine, r)
+    words = {i.name: i.words for i in INV.REFERENCE}
+    assert proof.facts == [(n, words[n]) for n in names]
+    assert all(w for _, w in proof.facts)
+
+
+def test_no_text_is_said_twice(report):
+    _, page, _ = report
+    text = html.unescape(page)
+    # the summary, the counterexample headings and the diff count are said
+    # once by the page, not again as the diagrams' titles
+    for summary in ("strict-fingerprint that claims precision",):
+        assert text.count(summary) == 1, summary
+    assert text.count("strict-claims-precision violates safety") == 1
+    assert len(re.findall(r"\d+ of \d+ transitions differ", text)) == 1
+    # a Spacer proof's lemmas are listed under Proofs, not also in the table
+    section = page.split('id="v-strict-claims-precision"')[1].split("</section>")[0]
+    table = section.split("<h3>Proofs</h3>")[0]
+    assert "lemmas:" not in table and "see below" in table
+
+
+def test_the_diff_shows_both_formulas_of_a_changed_rule(report):
+    _, page, _ = report
+    text = html.unescape(page)
+    diff = text.split("<h3>Change against reference</h3>")[1]
+    # strict-claims-precision rewrites on_finish: fence := mine[c] (reference: its own rule)
+    assert "on_finish: fence[c] := mine[c]" in diff

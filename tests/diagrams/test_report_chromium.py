@@ -4,11 +4,20 @@
 screenshot shows it is painted: the table's header colour forms a wide band
 near the top, with green (matching) and red (mismatching) cells right below
 it. The shared report has one mismatch, so both cell colours must appear.
+
+Layout at 1400 px: the page has no script of its own, so the test measures
+a copy with a small script appended that writes its findings into
+`document.title` (read back with `--dump-dom`): no element is wider than
+the window, every diagram is shown whole at the page width (not clipped in
+a scroll box), and checking a diagram's zoom box shows it at full size.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -22,7 +31,47 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian chromium is not installed (scripts/bootstrap --test "
     "installs it; CI runs this test)")
-WIDTH, HEIGHT = 1280, 900
+WIDTH, HEIGHT = 1400, 900
+
+# Appended to a copy of the page: measures the layout, result in the title.
+MEASURE = """<script>
+(function () {
+  const W = document.documentElement.clientWidth;
+  const out = {width: W, scrollWidth: document.documentElement.scrollWidth,
+               wide: [], clipped: [], diagrams: 0, zoomed: null};
+  const name = (el) => el.tagName + (el.id ? "#" + el.id : "") +
+      (el.getAttribute("class") ? "." + el.getAttribute("class") : "");
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > W + 0.5 || r.left < -0.5)) out.wide.push(name(el));
+  }
+  const boxes = document.querySelectorAll("label.diagram");
+  out.diagrams = boxes.length;
+  for (const box of boxes) {
+    const svg = box.querySelector("svg").getBoundingClientRect();
+    const r = box.getBoundingClientRect();
+    if (box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1 ||
+        svg.right > r.right + 0.5 || svg.bottom > r.bottom + 0.5)
+      out.clipped.push(box.getAttribute("for"));
+  }
+  // Zoom the widest diagram: its svg gets its natural size, in its own
+  // scrolling box, and the page itself still does not scroll sideways.
+  let widest = null, natural = 0;
+  for (const box of boxes) {
+    const w = box.querySelector("svg").width.baseVal.value;
+    if (w > natural) { natural = w; widest = box; }
+  }
+  if (widest) {
+    document.getElementById(widest.getAttribute("for")).checked = true;
+    const svg = widest.querySelector("svg").getBoundingClientRect();
+    out.zoomed = {id: widest.getAttribute("for"), natural: natural, shown: svg.width,
+                  scrolls: widest.scrollWidth > widest.clientWidth,
+                  pageScrollWidth: document.documentElement.scrollWidth};
+  }
+  document.title = "MEASURED " + JSON.stringify(out);
+})();
+</script>"""
 
 
 def chromium(tmp_path, *args) -> subprocess.CompletedProcess:
@@ -64,3 +113,23 @@ def test_the_verdict_table_is_painted(report, tmp_path):
     # the summary banner above the table says there is a mismatch
     above = [px for row in rows[:top] for px in row]
     assert above.count(hex_rgb(BAD_FILL)) > 10000
+
+
+def test_at_1400_px_nothing_overflows_and_every_diagram_is_whole(report, tmp_path):
+    _, page, _ = report
+    copy = tmp_path / "measure.html"
+    copy.write_text(page.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    done = chromium(tmp_path, f"--window-size={WIDTH},{HEIGHT}", "--dump-dom", copy.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    title = re.search(r"<title>MEASURED (.*?)</title>", done.stdout, re.S)
+    assert title, "the measuring script did not run"
+    got = json.loads(html.unescape(title.group(1)))
+    assert got["width"] == WIDTH and got["scrollWidth"] == WIDTH, got
+    assert got["wide"] == [], f"elements wider than the window: {got['wide']}"
+    # 2 machines, 1 diff, and the counterexamples' sequence diagrams
+    assert got["diagrams"] == page.count('<label class="diagram"') >= 3
+    assert got["clipped"] == [], f"diagrams not shown whole: {got['clipped']}"
+    zoomed = got["zoomed"]
+    assert zoomed["natural"] > WIDTH and abs(zoomed["shown"] - zoomed["natural"]) < 1, zoomed
+    assert zoomed["scrolls"] and zoomed["pageScrollWidth"] == WIDTH, zoomed
+

@@ -35,7 +35,7 @@ def test_walks_of_narrow_publication_mark_the_properties_they_violate():
     ex = executor("narrow-publication")
     walks = simulate.random_walks(ex, 200, 30, seed=0)
     t = simulate.tally(walks)
-    # seed 0: 1 released-safety, 126 safety, 8 precision (recomputed on a model change)
+    # seed 0: 126 safety, 8 precision (released-safety: the next test)
     assert t.violations["safety"] >= 1 and t.violations["precision"] >= 1
     for w in walks:
         assert first_events(ex, w.trace) == w.violations

@@ -134,55 +134,119 @@ class Walk:
         return tuple(p for p, i in self.violations.items() if i == last)
 
 
-def _pick(rng: random.Random, succ: list, defaults: Mapping[str, float],
-          weights: Mapping[str, float]):
-    """One (instance, next state) drawn as the module doc says, or None."""
-    actors: dict = {}
-    for pair in succ:
-        inst = pair[0]
-        steps = actors.get(inst.ctrl)
-        if steps is None:
-            actors[inst.ctrl] = steps = {}
-        steps.setdefault(inst.step, []).append(pair)
-    external = actors.pop(None, None)
-    cands: list = []
-    masses: list = []
-    for steps in actors.values():
-        _spread(steps, defaults, weights, cands, masses)
-    controllers = sum(masses)
-    if controllers <= 0:
-        return None  # no controller can move (or every step it could take is weighted out)
-    if external:
-        scale = EXTERNAL_SHARE / (1.0 - EXTERNAL_SHARE) * sum(_spread_base(steps, defaults)
-                                                             for steps in actors.values())
-        _spread(external, defaults, weights, cands, masses, scale)
-    r = rng.random() * sum(masses)
-    for pair, m in zip(cands, masses):
-        r -= m
-        if r < 0:
-            return pair
-    return next(p for p, m in zip(reversed(cands), reversed(masses)) if m > 0)
+class Walker:
+    """Draws walks of one executor. Keeps what does not change between
+    walks: the default weights, which properties each transition can
+    violate, and the events of recently seen states (walks from one initial
+    state share most of their states, and `Executor.event` recomputes the
+    enabled steps on every call)."""
 
+    EVENT_CACHE = 50_000  # states; the cache is emptied when it is full
 
-def _spread_base(steps: dict, defaults) -> float:
-    """An actor's weight: the mean default weight of its enabled steps."""
-    return sum(defaults.get(name, 1.0) for name in steps) / len(steps)
+    def __init__(self, ex: Executor, weights: Optional[Mapping[str, float]] = None,
+                 properties=ALWAYS):
+        self.ex = ex
+        self.defaults = default_weights(ex)
+        self.weights = dict(weights or {})
+        self.properties = tuple(properties)
+        self._props: dict = {}  # transition key -> properties it can be an event of
+        self._events: dict = {}  # (state, property name) -> its event instances
+        self._shape_cache: dict = {}  # an actor's step names -> _shares
 
+    def violates(self, s: tuple, inst) -> list:
+        """The properties whose event `inst` is in state `s`."""
+        t = inst.transition
+        props = self._props.get(id(t))  # the executor keeps its transitions alive
+        if props is None:
+            props = self._props[id(t)] = [p for p in self.properties if p.matches(t)]
+        out = []
+        for p in props:
+            key = (s, p.name)
+            events = self._events.get(key)
+            if events is None:
+                if len(self._events) >= self.EVENT_CACHE:
+                    self._events.clear()
+                events = self._events[key] = self.ex.event(s, p)
+            if inst in events:
+                out.append(p.name)
+        return out
 
-def _spread(steps: dict, defaults, weights, cands: list, masses: list,
-            scale: Optional[float] = None) -> None:
-    # The actor's weight (`scale`, else the mean default weight of its steps)
-    # goes to its steps in proportion to their default weights, then to
-    # their instances evenly; the user's weights multiply the result.
-    base = [defaults.get(name, 1.0) for name in steps]
-    total = sum(base)
-    if scale is None:
-        scale = total / len(base)
-    for (name, pairs), b in zip(steps.items(), base):
-        w = scale * b / total / len(pairs) * weights.get(name, 1.0)
-        for pair in pairs:
-            cands.append(pair)
-            masses.append(w)
+    def pick(self, rng: random.Random, enabled: list):
+        """One of the `enabled` instances, drawn as the module doc says, or None."""
+        actors: dict = {}
+        for inst in enabled:
+            same = actors.get(inst.ctrl)
+            if same is None:
+                actors[inst.ctrl] = [inst]
+            else:
+                same.append(inst)
+        external = actors.pop(None, None)
+        cands: list = []
+        masses: list = []
+        actors_weight = 0.0
+        for insts in actors.values():
+            weight, shares = self._shares(insts)
+            actors_weight += weight
+            cands += insts
+            masses += [weight * x for x in shares]
+        if not any(masses):
+            return None  # no controller can move (or every step it could take is weighted out)
+        if external:
+            _, shares = self._shares(external)
+            scale = EXTERNAL_SHARE / (1.0 - EXTERNAL_SHARE) * actors_weight
+            cands += external
+            masses += [scale * x for x in shares]
+        r = rng.random() * sum(masses)
+        for inst, m in zip(cands, masses):
+            r -= m
+            if r < 0:
+                return inst
+        return next(i for i, m in zip(reversed(cands), reversed(masses)) if m > 0)
+
+    def _shares(self, insts: list) -> tuple:
+        """An actor's weight (the mean default weight of its enabled steps)
+        and each instance's share of it: steps in proportion to their
+        default weights, a step's instances evenly, then times the user's
+        weights. Cached by the actor's list of step names."""
+        names = tuple(i.step for i in insts)
+        got = self._shape_cache.get(names)
+        if got is None:
+            count: dict = {}
+            for name in names:
+                count[name] = count.get(name, 0) + 1
+            base = {name: self.defaults.get(name, 1.0) for name in count}
+            total = sum(base.values())
+            got = (total / len(base),
+                   [base[n] / total / count[n] * self.weights.get(n, 1.0) for n in names])
+            self._shape_cache[names] = got
+        return got
+
+    def walk(self, seed: int, depth: int, cut: bool = True) -> Walk:
+        ex = self.ex
+        rng = random.Random(seed)
+        s = ex.initial()
+        steps, states = [], [s]
+        stop = STOP_DEPTH
+        first: dict = {}
+        for _ in range(depth):
+            inst = self.pick(rng, ex.enabled(s))
+            if inst is None:
+                stop = STOP_QUIET
+                break
+            for name in self.violates(s, inst):
+                first.setdefault(name, len(steps))
+            s = ex.fire(s, inst)
+            steps.append(inst)
+            states.append(s)
+        simulated = len(steps)
+        violations = {p.name: first[p.name] for p in self.properties if p.name in first}
+        violating = None
+        if violations:
+            violating = max(violations.values())
+            if cut:
+                del steps[violating + 1:], states[violating + 2:]
+        return Walk(-1, seed, Trace(steps, states, violating=violating), stop, simulated,
+                    violations)
 
 
 def walk(ex: Executor, seed: int, depth: int,
@@ -192,32 +256,7 @@ def walk(ex: Executor, seed: int, depth: int,
     set by `random_walks`; a walk regenerated alone keeps -1). `weights`
     are the user's; they multiply what `default_weights` gives. `cut=False`
     keeps the steps after the last new violation."""
-    defaults, weights = default_weights(ex), weights or {}
-    rng = random.Random(seed)
-    s = ex.initial()
-    steps, states = [], [s]
-    stop = STOP_DEPTH
-    first: dict = {}
-    for _ in range(depth):
-        picked = _pick(rng, ex.successors(s), defaults, weights)
-        if picked is None:
-            stop = STOP_QUIET
-            break
-        inst, nxt = picked
-        for p in properties:
-            if p.name not in first and p.matches(inst.transition) and inst in ex.event(s, p):
-                first[p.name] = len(steps)
-        steps.append(inst)
-        states.append(nxt)
-        s = nxt
-    simulated = len(steps)
-    violations = {p.name: first[p.name] for p in properties if p.name in first}
-    violating = None
-    if violations:
-        violating = max(violations.values())
-        if cut:
-            del steps[violating + 1:], states[violating + 2:]
-    return Walk(-1, seed, Trace(steps, states, violating=violating), stop, simulated, violations)
+    return Walker(ex, weights, properties).walk(seed, depth, cut)
 
 
 def random_walks(ex: Executor, k: int, depth: int, seed: int,
@@ -226,9 +265,10 @@ def random_walks(ex: Executor, k: int, depth: int, seed: int,
     if k > MAX_WALKS:
         raise ValueError(f"at most {MAX_WALKS} walks per run, got {k}")
     variant = ex.machine.variant.name
+    walker = Walker(ex, weights)
     out = []
     for i in range(k):
-        w = walk(ex, walk_seed(seed, i, variant), depth, weights)
+        w = walker.walk(walk_seed(seed, i, variant), depth)
         w.index = i
         out.append(w)
         if progress is not None and i % 200 == 0:
@@ -274,9 +314,10 @@ def steps_per_second(ex: Executor, depth: int, seconds: float = 1.0, seed: int =
     (choice, property checks and all, as `traces --random` walks)."""
     steps, i = 0, 0
     variant = ex.machine.variant.name
+    walker = Walker(ex)
     t0 = time.perf_counter()
     while True:
-        steps += walk(ex, walk_seed(seed, i % MAX_WALKS, variant), depth).simulated
+        steps += walker.walk(walk_seed(seed, i % MAX_WALKS, variant), depth).simulated
         i += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:

@@ -15,7 +15,7 @@ test:
 	$(PY) -m pytest
 
 bench:
-	scripts/bootstrap
+	scripts/bootstrap --bench
 	$(PY) benchmarks/run_all.py
 
 diagrams:

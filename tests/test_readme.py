@@ -27,7 +27,7 @@ def test_the_readme_gives_exactly_two_commands_and_ci_runs_the_test_one():
 
 def test_both_make_targets_set_up_before_they_run():
     make = _read("Makefile")
-    for target, flag in (("report", ""), ("test", " --test")):
+    for target, flag in (("report", ""), ("test", " --test"), ("bench", " --bench")):
         recipe = make.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
         assert f"scripts/bootstrap{flag}\n" in recipe, target
 

@@ -25,8 +25,11 @@ def cover_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ci_traces(tmp_path_factory):
-    """ci_traces(variant, n): `sessionfence traces --cover --random 8` output dir
-    (the bounded CI set: every coverage target plus a few random walks)."""
+    """ci_traces(variant, n): `traces --cover --random 16 --weights external_write=2`
+    output dir (the bounded CI set: every coverage target plus a few random
+    walks). Walks give the external writer one step in ten; twice that, in
+    16 walks, lets every kind of external edit show up in the set's replay
+    (replace and delete are faithful only where no open controller writes later)."""
     made: dict = {}
 
     def get(variant: str, n: int) -> str:
@@ -34,8 +37,8 @@ def ci_traces(tmp_path_factory):
         if key not in made:
             d = str(tmp_path_factory.mktemp(f"ci-{variant}-{n}"))
             code, _, err = cli(["traces", "--variant", variant, "--controllers", str(n),
-                                "--cover", "--random", "8", "--depth", "30", "--seed", "1",
-                                "--out", d, "-q"])
+                                "--cover", "--random", "16", "--weights", "external_write=2",
+                                "--depth", "30", "--seed", "1", "--out", d, "-q"])
             assert code == 0, err
             made[key] = d
         return made[key]

@@ -272,7 +272,7 @@ def print_human(results, summary, args, where) -> None:
         policy = "the trace's own variant (reference if none)"
     print(f"sessionfence replay: {_n(summary.traces, 'trace')} on {where}, policy {policy}, "
           f"{args.fingerprint} fingerprints, seed {args.seed}")
-    derived = sorted({f for r in results for f in r.derived})
+    derived = list(dict.fromkeys(f for r in results for f in r.derived))
     if derived:
         print(f"  {', '.join(derived)}: the adapter's bookkeeping (declared derived), compared "
               "for consistency, not counted as observations")

@@ -287,7 +287,7 @@ class TraceResult:
 
 @dataclass
 class ReplayOptions(SessionOptions):
-    policy: object = None  # None: the trace's variant if it is a policy, else reference
+    policy: object = None  # None: the trace's variant if the driver has it, else the driver's own
     compare: str = "auto"  # auto | observable | all
 
 
@@ -449,15 +449,17 @@ class Replayer:
             inst = lt.run.steps[number - 1]
             model = inst.transition.outcome if inst.ctrl is not None else "(observe)"
             model = {"accept": "ok"}.get(model, model)
-        where = f"step {number} of {len(steps)} ({label})" if label != "setup" else "setup"
+        where = {"setup": "setup", "teardown": f"teardown (after step {number})"}.get(
+            label, f"step {number} of {len(steps)} ({label})")
         self.failure = f"the adapter failed in {lt.source} at {where}: {exc}"
         result.adapter_failure = self.failure
         if divergence is not None:
             return divergence  # the trace had already diverged; keep that first
-        transition = "-"
+        transition, decision = "-", "-"
         if 0 < number <= len(lt.run.steps) and label != "teardown":
-            transition = lt.run.steps[number - 1].transition.key
-        return Divergence(number, label, transition, "-",
+            t = lt.run.steps[number - 1].transition
+            transition, decision = t.key, t.decision.value
+        return Divergence(number, label, transition, decision,
                           [Diff("outcome", model, f"no answer ({exc.reason})")],
                           list(session.history),
                           "the adapter failed here; the run stops"

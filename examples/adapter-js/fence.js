@@ -30,9 +30,7 @@ class SessionTakeoverError extends Error {
   }
 }
 
-class LockBusyError extends Error {
-  constructor(message) { super(message); this.name = 'LockBusyError'; }
-}
+class LockBusyError extends Error { name = 'LockBusyError'; }
 
 // -- fingerprints: equal tokens = the same file state ----------------------------
 
@@ -56,33 +54,18 @@ function sameStat(a, b) {
 /** [fingerprint, hasher]: the stat fields plus a sha256 of the content. The
  *  hasher is left open, so a writer can extend it with its own bytes. */
 function digestFingerprint(file) {
-  let st = null;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    st = statOrNull(file);
-    if (st === null) return [MISSING, null];
-    if (!st.isFile()) return [fromStat(st, null), null]; // never read a FIFO
-    let fd;
-    try { fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK); } catch { continue; }
-    try {
-      if (!sameStat(fs.fstatSync(fd, { bigint: true }), st)) continue;
-      const buf = Buffer.alloc(Number(st.size));
-      let got = 0;
-      while (got < buf.length) {
-        const n = fs.readSync(fd, buf, got, buf.length - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      const after = statOrNull(file);
-      if (got === buf.length && after !== null && sameStat(after, st)) {
-        const hasher = crypto.createHash('sha256').update(buf);
-        return [fromStat(st, hasher.copy().digest('hex')), hasher];
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
+  const st = statOrNull(file);
+  if (st === null) return [MISSING, null];
+  if (!st.isFile()) return [fromStat(st, null), null]; // never read a FIFO
+  let content = null;
+  try { content = fs.readFileSync(file, { flag: O_RDONLY | O_NOFOLLOW | O_NONBLOCK }); } catch { /* gone */ }
+  const after = statOrNull(file);
+  if (content === null || after === null || !sameStat(after, st) || BigInt(content.length) !== st.size) {
+    // The file moved under the read: a digest nothing else equals (fail closed).
+    return [fromStat(st, `unstable-${crypto.randomUUID()}`), null];
   }
-  // The file keeps moving under the read: a digest nothing else equals (fail closed).
-  return [fromStat(st, `unstable-${crypto.randomUUID()}`), null];
+  const hasher = crypto.createHash('sha256').update(content);
+  return [fromStat(st, hasher.copy().digest('hex')), hasher];
 }
 
 function statFingerprint(file) {
@@ -123,15 +106,12 @@ class SessionLock {
   }
 
   tryAcquire() {
-    if (heldInProcess.has(this.path)) {
-      throw new LockBusyError(`${this.path} is held by another controller of this process`);
-    }
+    if (heldInProcess.has(this.path)) throw new LockBusyError(`${this.path}: held by another controller of this process`);
     let fd;
     try {
       fd = fs.openSync(this.path, 'wx', 0o600); // O_CREAT|O_EXCL: never follows a symlink
     } catch (err) {
-      if (err.code === 'EEXIST') throw new LockBusyError(`${this.path} exists: another process holds the session`);
-      throw err;
+      throw err.code === 'EEXIST' ? new LockBusyError(`${this.path}: held by another process`) : err;
     }
     try {
       fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, token: this.token, createdAt: Date.now() })}\n`);
@@ -245,8 +225,8 @@ class SessionController {
   }
 
   /** A validated append of one record. */
-  async append(record) {
-    await this.withLock(async (s) => { await s.readBefore(); await s.append(`${JSON.stringify(record)}\n`); });
+  append(record) {
+    return this.withLock(async (s) => { await s.readBefore(); await s.append(`${JSON.stringify(record)}\n`); });
   }
 
   async dispose() {
@@ -296,17 +276,12 @@ class SessionController {
   /** The fence check: the file is what we know, or the registry of our epoch,
    *  at least as new as what we know, vouches for exactly this file. */
   checkAndAccept(step) {
+    // Owned writes here are appends only, so every file this check accepts
+    // is on the inode our fd holds (the Python library reopens after an
+    // owned rewrite; there are none here).
     const now = this.observe();
     if (now.token !== this.fence?.token && !this.registryMatches(now)) this.fail(step, this.fence, now);
     if (this.registryMatches(now)) [this.kGen, this.fence] = [this.reg.gen, this.reg.fp];
-    if (now.exists && (now.ino !== this.fdStat.ino || now.dev !== this.fdStat.dev)) {
-      // We accepted a file on another inode: our fd must write to that one.
-      const fd = fs.openSync(this.path, O_RDWR | O_APPEND | O_NOFOLLOW);
-      const st = fs.fstatSync(fd, { bigint: true });
-      this.closeFd();
-      [this.fd, this.fdStat] = [fd, st];
-      if (st.ino !== now.ino || st.dev !== now.dev) this.fail(step, now, this.observe(), 'file replaced while reopening it');
-    }
   }
 
   fail(step, expected, found, reason) {
@@ -324,7 +299,7 @@ class SessionController {
       if (this.section === section && this.phase === 'write_append') await section.append('');
       if (this.section === section) await section.finishWrite();
     } catch (err) {
-      if (!(err instanceof SessionTakeoverError)) throw err;
+      if (!(err instanceof SessionTakeoverError)) throw err; // the takeover is sticky anyway
     }
   }
 
@@ -334,7 +309,7 @@ class SessionController {
   }
 
   dropResources(keepLock = false) {
-    this.section = null;
+    [this.section, this.lastHasher] = [null, null];
     if (!keepLock) this.lock.release();
     this.closeFd();
   }

@@ -333,7 +333,7 @@ def print_human(results, summary, args, where) -> None:
         print("implementation property violated: "
               + ", ".join(f"{p} ({_n(c, 'time')})" for p, c in counts.items()))
     if summary.not_run:
-        print(f"{_n(summary.not_run, 'trace')} not replayed: the adapter failed before them")
+        print(f"{_n(summary.not_run, 'trace')} not replayed (the adapter had failed)")
     if summary.conforming == 0 and summary.diverged == 0:
         print("nothing was replayed: no trace conforms")
 

@@ -77,3 +77,15 @@ def test_a_js_fence_that_keeps_the_lock_after_a_takeover_is_caught(cover_dir, mo
                           "takeover-releases-lock" for t in caught)
     assert all(t["status"] == "conforms" for t in report["traces"] if "taken_over" not in
                t["trace"] and "detected" not in t["trace"])
+
+
+def test_the_readme_snippet_runs_and_prints_what_the_readme_says():
+    here = os.path.join(ROOT, "examples", "adapter-js")
+    with open(os.path.join(here, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    snippet = readme.split("```js\n", 1)[1].split("```", 1)[0]
+    printed = readme.split("It prints:\n\n```\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run([NODE, "-e", snippet], cwd=here, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed

@@ -350,7 +350,7 @@ def test_an_adapter_that_dies_ends_its_trace_and_the_results_so_far_are_printed(
     assert "DIVERGED  " + os.path.join(three_traces, "b.itf.json") in out
     assert "diverged at step 4 of 4: append c1" in out
     assert "+ outcome: no answer (adapter exited (status 7) before answering append c1)" in out
-    assert "1 trace not replayed: the adapter failed before them" in out
+    assert "1 trace not replayed (the adapter had failed)" in out
     line = err.strip()
     assert "\n" not in line
     assert line.startswith(f"sessionfence: error: the adapter failed in "

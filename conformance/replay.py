@@ -392,12 +392,12 @@ class Replayer:
             for i, step in enumerate(steps):
                 if divergence is not None:
                     break
-                before = session.state
+                before, number = session.state, session.steps_done + 1
                 watch.last = None
                 try:
                     divergence = session.apply(step, steps[i + 1:], recorded.get(i + 1))
-                finally:
-                    self._check_properties(result, lt, watch, session.steps_done, before)
+                finally:  # a property is reported even if the step then diverges
+                    self._check_properties(result, lt, watch, number, before)
             finished = True
         except AdapterError as exc:
             failure = (session.steps_done + 1 if opened else 0, exc)
@@ -428,10 +428,10 @@ class Replayer:
                           number: int, before: tuple) -> None:
         if watch.last is None or watch.last[2].outcome != "takeover":
             return
-        op, ctrl, view = watch.last
+        _, ctrl, view = watch.last
         holder = lt.executor.decode(before)["holder"]
-        label = lt.tf.steps[number - 1].label() if 0 < number <= len(lt.tf.steps) else op
-        found = takeover_releases_lock(number, label, ctrl, view, holder)
+        found = takeover_releases_lock(number, lt.tf.steps[number - 1].label(), ctrl, view,
+                                       holder)
         if found is not None:
             result.violations.append(found)
 

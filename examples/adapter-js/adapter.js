@@ -34,7 +34,7 @@ function deferred() {
 async function beginWrite(entry, mode) {
   const entered = deferred();
   entry.next = deferred(); // resolved by the next section request of this controller
-  entry.done = entry.ctrl.withLock(async (section) => {
+  const done = entry.ctrl.withLock(async (section) => {
     entered.resolve();
     for (;;) {
       const { op, settle } = await entry.next.promise;
@@ -50,9 +50,10 @@ async function beginWrite(entry, mode) {
       }
     }
   }, { mode });
-  entry.done.catch(() => {}).finally(() => { entry.next = null; });
+  entry.done = done;
+  done.catch(() => {}).finally(() => { if (entry.done === done) entry.next = null; });
   // ok once the body runs; a takeover at begin_write rejects `done` first
-  await Promise.race([entered.promise, entry.done]);
+  await Promise.race([entered.promise, done]);
 }
 
 async function sectionStep(entry, op) {

@@ -70,7 +70,6 @@ class AdapterDriver:
         except OSError as exc:
             self._stderr.close()
             raise AdapterError(f"cannot start adapter {command!r}: {exc.strerror}") from None
-        self.pid = self._proc.pid
         self._buf = b""
         self._n = 0
         try:

@@ -1,11 +1,13 @@
-"""The adapter protocol, version 1: JSON Lines shared by runner and adapters.
+"""The adapter protocol, version 2 (version 1 still accepted): JSON Lines.
 
 One JSON object per line in each direction; the runner writes a request,
 the adapter answers with exactly one line. See docs/adapter-protocol.md.
 
-    {"op": "hello", "protocol": 1}
-      -> {"protocol": 1, "implementation": str, "policies": [...],
-          "fingerprint_modes": [...], "pause_points": [...], "exposes": [...]}
+    {"op": "hello", "protocol": 2, "protocols": [1, 2]}
+      -> {"protocol": 2, "implementation": str, "policies": [...],
+          "fingerprint_modes": [...], "exposes": [...],
+          "pause_points": [...] | {"publish": [...], "broad": [...], "cleanup": [...]},
+          "derived": ["phase", "holder"]}
     {"op": "setup", "directory": str, "transcript": str, "policy": str,
      "fingerprint": "stat"|"digest", "controllers": ["c1", ...]}       -> STATE
     {"op": STEP, "controller": "c1", "mode": "publish"|"broad"|"cleanup"|null}
@@ -24,22 +26,106 @@ whatever sense the implementation's fingerprint has (only equality is
 used). null is "no fingerprint recorded". A request the adapter cannot
 understand is answered {"error": "..."}; a step it attempted that failed
 for a reason other than a takeover is {"outcome": "error", "detail": ...}.
+
+Version 1 differs only in the hello answer: `pause_points` is a list (it
+applies to every write mode) and there is no `derived`. An adapter that
+answers `protocol: 1`, or refuses the offer of 2 and accepts a second hello
+with `protocol: 1`, is driven with version 1 semantics.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from sessionfence.conformance.compare import FP_VARS, View
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+PROTOCOL_VERSIONS = (1, 2)  # what the runner accepts
 STEP_OPS = ("start", "release", "reacquire", "begin_write", "read_before", "append",
             "finish_write", "dispose")
 OUTCOMES = ("ok", "takeover", "error")
+WRITE_MODES = ("publish", "broad", "cleanup")
+PAUSE_POINTS = ("begin_write", "read_before", "append")
+DERIVABLE = ("phase", "holder")
 
 
 class ProtocolViolation(ValueError):
     """A message does not follow the protocol; the text says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter declared in its hello answer, normalised."""
+
+    protocol: int
+    implementation: str
+    policies: tuple
+    fingerprint_modes: tuple
+    pause_points: dict  # write mode -> tuple of pause points (every mode present)
+    exposes: tuple
+    derived: tuple  # fields that are the adapter's bookkeeping, not observations
+
+
+def _names(hello: dict, key: str, strict: bool, allowed=None) -> tuple:
+    value = hello.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        if strict:
+            raise ProtocolViolation(f"hello: {key!r} must be a list of strings, got {value!r}")
+        return ()
+    if allowed is not None:
+        bad = [x for x in value if x not in allowed]
+        if bad and strict:
+            raise ProtocolViolation(f"hello: {key!r} names {', '.join(map(repr, bad))}; "
+                                    f"allowed are {', '.join(allowed)}")
+        value = [x for x in value if x in allowed]
+    return tuple(dict.fromkeys(value))
+
+
+def _pause_points(hello: dict, strict: bool) -> dict:
+    raw = hello.get("pause_points")
+    if isinstance(raw, dict) and strict:
+        bad = [m for m in raw if m not in WRITE_MODES]
+        if bad:
+            raise ProtocolViolation(f"hello: 'pause_points' has unknown write mode(s) "
+                                    f"{', '.join(map(repr, bad))}; the modes are "
+                                    f"{', '.join(WRITE_MODES)}")
+        return {m: _names({m: raw.get(m, [])}, m, strict, PAUSE_POINTS) for m in WRITE_MODES}
+    if isinstance(raw, dict):  # version 1 has no per-mode form: nothing is declared
+        raw = []
+    points = _names({"pause_points": raw}, "pause_points", strict, PAUSE_POINTS)
+    return {m: points for m in WRITE_MODES}
+
+
+def capabilities(hello: dict, protocol: int, command: str) -> Capabilities:
+    """The hello answer of an adapter speaking `protocol`, checked.
+
+    Version 2 is checked strictly (a wrong declaration is a ProtocolViolation
+    naming the key); version 1 keeps its lenient reading, where unknown names
+    are ignored, so adapters written for it still run unchanged.
+    """
+    strict = protocol >= 2
+    impl = hello.get("implementation", command)
+    return Capabilities(
+        protocol=protocol,
+        implementation=str(impl),
+        policies=_names(hello, "policies", strict),
+        fingerprint_modes=_names(hello, "fingerprint_modes", strict),
+        pause_points=_pause_points(hello, strict),
+        exposes=_names(hello, "exposes", strict),
+        derived=_names(hello, "derived", strict, DERIVABLE) if strict else (),
+    )
+
+
+def pause_points_json(points: dict):
+    """The hello form of a pause-point table: a list when every mode has the
+    same points, else the per-mode object (version 2)."""
+    values = {tuple(points[m]) for m in WRITE_MODES}
+    if len(values) == 1:
+        return list(next(iter(values)))
+    return {m: list(points[m]) for m in WRITE_MODES}
 
 
 def token(fp) -> Optional[str]:

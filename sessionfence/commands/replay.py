@@ -10,13 +10,23 @@ the outcome, every controller's phase, the lock holder and the fingerprints
 model's run of the same trace.
 
 --policy defaults to the trace's own variant when the implementation has
-that policy, else reference. Replaying a counterexample with its own policy
-reproduces the bug on real files; with --policy reference the
-implementation leaves the buggy model's path where it fails closed.
+that policy, else the implementation's own (the first policy an adapter
+lists; reference in-process), and then only observable behaviour is
+compared. Replaying a counterexample with its own policy reproduces the
+bug on real files; with --policy reference the implementation leaves the
+buggy model's path where it fails closed.
 
-Exit status: 0 every replayed trace conforms, 1 a divergence (or nothing
-could be replayed), 2 bad input (unreadable or non-ITF file, unknown step,
-unknown policy, an adapter that cannot be driven).
+An adapter that dies, hangs or breaks the protocol in the middle of the run
+ends its trace as diverged at the step it did not answer; the results so
+far are printed (and the --json document written), the error line names
+the trace and the step, and the adapter's process group is killed.
+
+Exit status: 0 every replayed trace conforms, 1 a divergence with no
+implementation property violated (or nothing could be replayed, or the
+adapter failed), 2 bad input (unreadable or non-ITF file, unknown step,
+unknown policy, an adapter that cannot be driven at the handshake),
+3 internal error (the harness itself could not go on), 4 the implementation
+violates a property (takeover-releases-lock).
 
 Examples:
   sessionfence replay traces/
@@ -33,6 +43,7 @@ import time
 from sessionfence.cli import UsageError
 from sessionfence.commands import _common
 from sessionfence.conformance import replay as R
+from sessionfence.conformance.compare import OBSERVABLE
 from sessionfence.conformance.external_writer import KINDS
 from sessionfence.conformance.session import HarnessError, format_divergence
 from sessionfence.impl import FINGERPRINT_MODES, POLICIES
@@ -128,24 +139,38 @@ def run(args) -> int:
                               compare=args.compare)
     progress = after_a_second(Progress(enabled=not args.quiet))
     results = []
+    failure = internal = ""
     t0 = time.perf_counter()
     try:
         with R.Replayer(driver, options) as replayer:
             for i, lt in enumerate(traces, 1):
+                if replayer.failure:
+                    break  # the adapter is gone: the rest is counted as not run
                 progress(f"replay {i}/{len(traces)}: {os.path.basename(lt.source)}")
                 results.append(replayer.replay(lt))
+            failure = replayer.failure
     except HarnessError as exc:
-        progress.clear()
-        print(f"sessionfence: error: {exc}", file=sys.stderr)
-        return 2
+        internal = str(exc)
     finally:
         progress.clear()
-    summary = R.summarize(results, time.perf_counter() - t0)
-    where = args.adapter and f"adapter {driver.name}" or driver.name
+    summary = R.summarize(results, time.perf_counter() - t0, len(traces) - len(results))
+    where = f"adapter {driver.name} (protocol {driver.protocol})" if args.adapter else driver.name
     if args.json:
-        _common.print_json("replay", to_json(results, summary, args, where))
+        _common.print_json("replay", to_json(results, summary, args, where, failure, internal))
     else:
         print_human(results, summary, args, where)
+    if failure:
+        print(f"sessionfence: error: {failure}", file=sys.stderr)
+    if internal:
+        print(f"sessionfence: error: internal: {internal}", file=sys.stderr)
+        return 3
+    return exit_status(summary)
+
+
+def exit_status(summary) -> int:
+    """4 a property violated, else 0 conforming or 1."""
+    if summary.violations:
+        return 4
     return 0 if summary.ok else 1
 
 
@@ -160,22 +185,35 @@ def result_json(r) -> dict:
     """One trace's result; the same for in-process and adapter replays."""
     return {
         "trace": r.source, "variant": r.variant, "policy": r.policy,
+        "policy_source": r.policy_source,
         "fingerprint": r.fingerprint, "controllers": r.controllers, "status": r.status,
-        "steps": r.steps, "executed": r.executed, "compared": list(r.fields),
+        "steps": r.steps, "executed": r.executed,
+        "compared": [f for f in r.fields if f not in r.derived], "derived": list(r.derived),
+        "unobserved": ["lock"] if r.lock_unobserved else [],
+        "implementation_violations": [
+            {"property": v.property, "step": v.step, "controller": v.controller,
+             "external_step": v.external_step} for v in r.violations],
         "external_writes": r.kinds,
         "substitutions": [{"step": c.step, "preferred": c.preferred, "used": c.kind,
                            "reason": c.reason} for c in r.substitutions],
         "violation": r.violation or None, "reproduced": r.reproduced or None,
         "skipped": r.skipped or None,
+        "missing_pause_points": [
+            {"pause_point": n.point, "mode": n.mode, "step": n.step,
+             "controller": n.controller, "next": n.next} for n in r.missing_pauses],
         "divergence": _divergence_json(r.divergence) if r.divergence else None,
+        "adapter_failure": r.adapter_failure or None,
         "kept": r.kept or None,
     }
 
 
-def to_json(results, summary, args, where) -> dict:
+def to_json(results, summary, args, where, failure="", internal="") -> dict:
     return {
-        "ok": summary.ok,
+        "ok": summary.ok and not internal,
+        "exit_status": 3 if internal else exit_status(summary),
         "driver": where,
+        "adapter_failure": failure or None,
+        "error": internal or None,
         "fingerprint": args.fingerprint,
         "seed": args.seed,
         "summary": {"traces": summary.traces, "conform": summary.conforming,
@@ -184,7 +222,9 @@ def to_json(results, summary, args, where) -> dict:
                     "seconds": round(summary.seconds, 3),
                     "steps_per_second": round(summary.steps_per_second),
                     "stat_blind_spot_substitutions": summary.blind_spots,
-                    "substitutions": summary.substitutions},
+                    "substitutions": summary.substitutions,
+                    "implementation_violations": summary.violations,
+                    "not_run": summary.not_run},
         "traces": [result_json(r) for r in results],
     }
 
@@ -206,27 +246,50 @@ def after_a_second(progress):
     return report
 
 
+def _policy_note(r) -> str:
+    """How the trace's policy was chosen, when it is not the trace's own."""
+    if r.policy_source != "default":
+        return ""
+    what = "observable behaviour only" if not _internal(r) else "all fields (--compare all)"
+    return f" (no policy for {r.variant}: the implementation's own; {what})"
+
+
+def _internal(r) -> bool:
+    return any(f not in OBSERVABLE for f in r.fields)
+
+
 def print_human(results, summary, args, where) -> None:
-    policy = args.policy or "the trace's own variant (reference if none)"
+    if args.policy:
+        policy = args.policy
+    elif args.adapter:
+        policy = "the trace's own variant (else the adapter's own, its first listed)"
+    else:
+        policy = "the trace's own variant (reference if none)"
     print(f"sessionfence replay: {_n(summary.traces, 'trace')} on {where}, policy {policy}, "
           f"{args.fingerprint} fingerprints, seed {args.seed}")
+    derived = list(dict.fromkeys(f for r in results for f in r.derived))
+    if derived:
+        print(f"  {', '.join(derived)}: the adapter's bookkeeping (declared derived), compared "
+              "for consistency, not counted as observations")
     listed = args.verbose or summary.traces <= LIST_LIMIT
     for r in results:
         name = r.source
-        if r.status == "conforms" and (listed or r.reproduced):
+        if r.status == "conforms" and (listed or r.reproduced or r.violations):
             ext = ", ".join(f"{k} {v}" for k, v in r.kinds.items())
-            print(f"  conforms  {name}  ({r.executed} steps, policy {r.policy}"
+            print(f"  conforms  {name}  ({r.executed} steps, policy {r.policy}{_policy_note(r)}"
                   + (f"; external: {ext}" if ext else "") + ")")
             if r.reproduced:
                 print(f"            reproduced {r.violation} on real files: {r.reproduced}")
         elif r.status == "skipped":
             print(f"  skipped   {name}: {r.skipped}")
         elif r.status == "diverged":
-            print(f"  DIVERGED  {name}  (model {r.variant}, policy {r.policy}, "
+            print(f"  DIVERGED  {name}  (model {r.variant}, policy {r.policy}{_policy_note(r)}, "
                   f"{r.controllers} controllers)")
             print(format_divergence(r.divergence, r.steps, indent="            "))
             if r.kept:
                 print(f"            directory kept: {r.kept}")
+        for v in r.violations:
+            print(f"  VIOLATES  {v.property}  {name}: {v.detail}")
     print()
     rate = f"{summary.steps_per_second:,.0f} steps/s" if summary.seconds > 0 else "-"
     print(f"{_n(summary.traces, 'trace')}: {summary.conforming} conform, {summary.diverged} diverged, "
@@ -247,6 +310,25 @@ def print_human(results, summary, args, where) -> None:
     if other:
         print(f"other substitutions: {other} external write(s) used another kind to stay "
               "faithful to the model (details in --json)")
+    defaulted = [r for r in results if r.policy_source == "default" and r.status != "skipped"]
+    if defaulted:
+        names = ", ".join(sorted({r.policy for r in defaulted}))
+        variants = ", ".join(sorted({r.variant for r in defaulted}))
+        print(f"{_n(len(defaulted), 'trace')} of {variants} ran with the implementation's own "
+              f"policy {names}" + ("" if any(_internal(r) for r in defaulted)
+                                   else ": observable behaviour only"))
+    if any(r.lock_unobserved for r in results):
+        print("the session write lock was not observed: holder is declared derived and the "
+              "adapter reports no lock_file (takeover-releases-lock rests on holder alone)")
+    if summary.violations:
+        counts: dict = {}
+        for r in results:
+            for v in r.violations:
+                counts[v.property] = counts.get(v.property, 0) + 1
+        print("implementation property violated: "
+              + ", ".join(f"{p} ({_n(c, 'time')})" for p, c in counts.items()))
+    if summary.not_run:
+        print(f"{_n(summary.not_run, 'trace')} not replayed (the adapter had failed)")
     if summary.conforming == 0 and summary.diverged == 0:
         print("nothing was replayed: no trace conforms")
 

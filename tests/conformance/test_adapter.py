@@ -91,7 +91,7 @@ def test_when_every_trace_is_skipped_nothing_passes(ci_traces, tmp_path):
      "adapter gave no answer to hello within 0.5s"),
     ("/nonexistent/adapter", "cannot start adapter"),
     (f"{shlex.quote(sys.executable)} -c 'print(\"{{\\\"protocol\\\": 9}}\")'",
-     "speaks protocol 9, the runner 1"),
+     "speaks protocol 9; the runner speaks 1 and 2"),
 ])
 def test_an_adapter_that_cannot_be_driven_is_bad_input(ci_traces, command, message):
     code, out, err = cli(["replay", ci_traces("reference", 2), "--adapter", command,

@@ -31,16 +31,20 @@ from typing import Iterable, Optional
 
 from sessionfence.conformance import model_traces
 from sessionfence.conformance.compare import fields_for
-from sessionfence.conformance.external_plan import BLIND_SPOT, trace_seed
+from sessionfence.conformance.external_plan import trace_seed
 from sessionfence.conformance.external_writer import ExternalWriter
 from sessionfence.conformance.itf import ItfError
 from sessionfence.conformance.model_traces import StaleTrace, TraceFile
-from sessionfence.conformance.session import Divergence, ReplaySession, SessionOptions
+from sessionfence.conformance.session import (
+    CrossedTick, Divergence, ReplaySession, SessionOptions, Unfaithful,
+)
+
+TICK_RETRIES = 3  # a stat-invisible rewrite that crossed a timestamp tick is retried
 from sessionfence.impl import POLICIES
 from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import WRITE_PHASES
-from sessionfence.model.machine import build
+from sessionfence.model.machine import ModelDefinitionError, build
 from sessionfence.model.variants import Variant
 
 
@@ -88,10 +92,10 @@ class _Executors:
     def __init__(self) -> None:
         self.cache: dict = {}
 
-    def get(self, variant: Variant, atomic: bool, n: int) -> Executor:
-        key = (variant.name, atomic, n)
+    def get(self, variant: Variant, world, n: int) -> Executor:
+        key = (variant.name, world, n)
         if key not in self.cache:
-            self.cache[key] = Executor(build(variant, atomic_writes=atomic), n)
+            self.cache[key] = Executor(build(variant, world), n)
         return self.cache[key]
 
 
@@ -108,22 +112,16 @@ def load(args: Iterable[str], variants: dict) -> list:
         if variant is None:
             raise BadInput(f"{path}: #meta.variant {tf.variant!r} is not a known variant "
                            f"({', '.join(variants)}); pass --variant-file for your own")
-        ex = executors.get(variant, tf.atomic_writes, tf.controllers)
+        try:
+            ex = executors.get(variant, tf.world, tf.controllers)
+        except ModelDefinitionError as exc:
+            raise BadInput(f"{path}: {exc}") from None
         try:
             run = model_traces.execute(ex, tf)
         except StaleTrace as exc:
             raise BadInput(f"{exc} (the trace does not fit the current model)") from None
         out.append(LoadedTrace(tf, variant, ex, run))
     return out
-
-
-def recorded_kinds(lt: LoadedTrace) -> dict:
-    """{step number: kind} from #meta.external_kinds, if the trace has them
-    (a saved Hypothesis failure records the edits that made it fail)."""
-    raw = lt.tf.meta.get("external_kinds")
-    if not isinstance(raw, dict):
-        return {}
-    return {int(k): v for k, v in raw.items() if str(k).isdigit() and isinstance(v, str)}
 
 
 def pause_points_needed(lt: LoadedTrace) -> set:
@@ -153,7 +151,6 @@ class TraceResult:
     divergence: Optional[Divergence] = None
     skipped: str = ""
     kinds: dict = field(default_factory=dict)
-    substitutions: list = field(default_factory=list)  # [external_plan.Choice] with a reason
     reproduced: str = ""
     violation: str = ""
     fields: tuple = ()
@@ -235,30 +232,38 @@ class Replayer:
             self._fields[key] = fields_for(lt.executor, self.driver.exposes, internal)
         result.fields = self._fields[key]
         workdir = opts.workdir or self._own_workdir
-        session_opts = SessionOptions(policy, opts.fingerprint, opts.kinds, opts.seed, workdir,
-                                      opts.keep)
+        session_opts = SessionOptions(policy, opts.fingerprint, opts.seed, workdir, opts.keep)
         steps = lt.tf.steps
         seed = trace_seed(opts.seed, [s.label() for s in steps])
-        session = ReplaySession(lt.executor, self.driver, self.writer, result.fields,
-                                session_opts, lt.variant.name, seed)
-        recorded = recorded_kinds(lt)
-        divergence = None
-        finished = False
-        try:
-            divergence = session.open()
-            for i, step in enumerate(steps):
-                if divergence is not None:
-                    break
-                divergence = session.apply(step, steps[i + 1:], recorded.get(i + 1))
-            finished = True
-        finally:
-            # Locks and fds are given back whatever happened; with --keep the
-            # directory of a divergence or a harness failure stays for a look.
-            session.close(diverged=divergence is not None or not finished)
+        for attempt in range(1, TICK_RETRIES + 1):
+            session = ReplaySession(lt.executor, self.driver, self.writer, result.fields,
+                                    session_opts, lt.variant.name, seed)
+            divergence = None
+            finished = False
+            try:
+                divergence = session.open()
+                for i, step in enumerate(steps):
+                    if divergence is not None:
+                        break
+                    divergence = session.apply(step, steps[i + 1:])
+                finished = True
+            except CrossedTick as exc:
+                if attempt < TICK_RETRIES:
+                    continue
+                result.status, result.skipped = "skipped", f"{exc} ({attempt} attempts)"
+            except Unfaithful as exc:
+                result.status, result.skipped = "skipped", str(exc)
+            finally:
+                # Locks and fds are given back whatever happened; with --keep the
+                # directory of a divergence or a harness failure stays for a look.
+                session.close(diverged=divergence is not None or not finished)
+            break
         result.executed = session.steps_done
         result.kinds = {k: v for k, v in session.kind_counts.items() if v}
-        result.substitutions = [c for c in session.choices if c.reason]
         result.kept = session.kept
+        if result.status == "skipped":
+            result.seconds = time.perf_counter() - t0
+            return result
         if divergence is not None:
             result.status, result.divergence = "diverged", divergence
         elif lt.violation and lt.run.steps:
@@ -275,8 +280,6 @@ class Summary:
     skipped: int = 0
     steps: int = 0
     seconds: float = 0.0
-    blind_spots: int = 0
-    substitutions: int = 0
     skip_reasons: dict = field(default_factory=dict)
 
     @property
@@ -299,6 +302,4 @@ def summarize(results, seconds: float) -> Summary:
         else:
             s.skipped += 1
             s.skip_reasons[r.skipped] = s.skip_reasons.get(r.skipped, 0) + 1
-        s.substitutions += len(r.substitutions)
-        s.blind_spots += sum(1 for c in r.substitutions if c.reason == BLIND_SPOT)
     return s

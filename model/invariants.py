@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessionfence.model import state as S
-from sessionfence.model.expr import NOBODY, Expr, Phase, conj, forall, implies
+from sessionfence.model.expr import NOBODY, Expr, Phase, conj, forall, implies, variables_of
 from sessionfence.model.machine import alive, writing
 
 
@@ -140,3 +140,8 @@ REFERENCE = SHARED + (
 )
 
 SETS = {"reference": REFERENCE}
+
+
+def fits(machine, inv: Invariant) -> bool:
+    """Does `machine` have every variable `inv` talks about?"""
+    return variables_of(inv.formula) <= {v.name for v in machine.vars}

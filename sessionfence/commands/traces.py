@@ -51,8 +51,7 @@ def add_arguments(parser) -> None:
                         metavar="D", help="search bound for --cover targets (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of the random walks (default 0)")
-    parser.add_argument("--atomic-writes", action="store_true",
-                        help="make each write section atomic with respect to the external writer")
+    _common.add_world_arguments(parser)
     parser.add_argument("--proof-timeout", type=float, default=C.PROOF_TIMEOUT_S, metavar="SEC",
                         help="Spacer time per unreached target (default %(default)g)")
     parser.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
@@ -75,15 +74,18 @@ def run(args) -> int:
     if not args.cover and not args.random:
         raise UsageError("say which traces: --cover, --random K, or both")
     (variant,) = _common.resolve_variants(args, many=False)
-    n, atomic = args.controllers, args.atomic_writes
+    n = args.controllers
+    (world,) = _common.worlds(args)
     _common.writable_directory(args.out)
     progress = after_a_second(Progress(enabled=not args.quiet))
-    ex = Executor(build(variant, atomic_writes=atomic), n)
-    summary: dict = {"variant": variant.name, "controllers": n, "atomic_writes": atomic,
+    ex = Executor(build(variant, world), n)
+    world = ex.machine.world
+    summary: dict = {"variant": variant.name, "controllers": n, "world": world.describe(),
+                     "fingerprint": world.fingerprint, "atomic_writes": world.atomic_writes,
                      "out": args.out, "files": []}
     try:
         if args.cover:
-            result = C.cover(variant, n, depth=args.cover_depth, atomic_writes=atomic,
+            result = C.cover(variant, n, depth=args.cover_depth, world=world,
                              progress=progress,
                              proof_timeout_s=args.proof_timeout)
             summary["cover"] = _write_cover(ex, result, args.out, summary["files"])
@@ -103,7 +105,7 @@ def run(args) -> int:
 def _write_cover(ex, result: C.CoverResult, out: str, files: list) -> dict:
     for c in result.covered:
         path = os.path.join(out, C.file_name(result.variant, result.controllers,
-                                             result.atomic_writes, c.target))
+                                             result.world, c.target))
         model_traces.write(ex, c.trace, path, covers=c.target.name, status=c.target.status,
                            extra_meta={"generator": "cover", "depth": c.depth})
         files.append(path)
@@ -124,7 +126,9 @@ def _write_random(ex, k: int, depth: int, seed: int, out: str, files: list, prog
     simulated = time.perf_counter() - t0
     steps = sum(len(w.trace.steps) for w in walks)
     variant = ex.machine.variant.name
-    atomic = "-atomic" if ex.machine.atomic_writes else ""
+    world = ex.machine.world
+    atomic = ("" if world.fingerprint == "digest" else "-stat") + \
+        ("-atomic" if world.atomic_writes else "")
     t1 = time.perf_counter()
     for w in walks:
         path = os.path.join(out, f"{variant}-n{ex.n}{atomic}-random-{seed}-{w.index:04d}.itf.json")
@@ -142,8 +146,8 @@ def _write_random(ex, k: int, depth: int, seed: int, out: str, files: list, prog
 
 
 def _print_human(summary: dict) -> None:
-    head = (f"sessionfence traces: {summary['variant']}, {summary['controllers']} controllers"
-            + (", atomic write sections" if summary["atomic_writes"] else ""))
+    head = (f"sessionfence traces: {summary['variant']}, {summary['controllers']} controllers, "
+            f"{summary['world']}")
     print(head)
     cov = summary.get("cover")
     if cov:

@@ -19,6 +19,7 @@ from sessionfence.model import invariants as INV
 from sessionfence.model.concrete import Executor
 from sessionfence.model.display import trace_rows
 from sessionfence.model.machine import build
+from sessionfence.model.world import World
 from sessionfence.model.variants import BUILTIN, Variant
 from sessionfence.report.coverage import TraceDir, scan
 
@@ -70,9 +71,13 @@ class Report:
     variants: list
     controllers: object
     depth: int
-    atomic_writes: bool
+    worlds: list
     seconds: float
     traces: Optional[TraceDir] = None
+
+    @property
+    def atomic_writes(self) -> bool:
+        return any(w.atomic_writes for w in self.worlds)
 
     @property
     def results(self) -> list:
@@ -105,26 +110,25 @@ def explain(variant: Variant, r: check.Result) -> Proof:
     return Proof(r, r.method + (f" ({r.note})" if r.note else ""), [])
 
 
-def _verify(variant, controllers, depth, atomic_writes, progress) -> list:
+def _verify(variant, controllers, depth, world, progress) -> list:
     def report(message: str) -> None:
-        progress(f"[{variant.name}, N={controllers}] {message}")
+        progress(f"[{variant.name}, {world.fingerprint}, N={controllers}] {message}")
 
     if controllers == "any":
-        return check.verify_any(variant, depth=depth, atomic_writes=atomic_writes,
-                                progress=report)
-    return check.verify(variant, controllers, depth=depth, atomic_writes=atomic_writes,
-                        progress=report)
+        return check.verify_any(variant, depth=depth, world=world, progress=report)
+    return check.verify(variant, controllers, depth=depth, world=world, progress=report)
 
 
-def variant_report(variant: Variant, controllers, depth: int, atomic_writes: bool,
+def variant_report(variant: Variant, controllers, depth: int, worlds: list,
                    progress: Callable[[str], None]) -> VariantReport:
-    results = _verify(variant, controllers, depth, atomic_writes, progress)
+    results = [r for w in worlds for r in _verify(variant, controllers, depth, w, progress)]
     progress(f"[{variant.name}] drawing")
-    machine = build(variant, atomic_writes=atomic_writes)
+    machine = build(variant, worlds[0])
     vr = VariantReport(variant, results, render.svg_inline(machine_graph(machine).source()))
     n = controllers if controllers != "any" else WITNESS_CONTROLLERS
-    ex = Executor(machine, n)
+    executors = {w: Executor(build(variant, w), n) for w in worlds}
     for r in vr.always:
+        ex = executors[r.world] if r.world in executors else Executor(build(variant, r.world), n)
         if r.status == "proved":
             vr.proofs.append(explain(variant, r))
         if r.trace is not None:
@@ -134,7 +138,7 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
             vr.counterexamples.append(Counterexample(r, n, trace_rows(ex, r.trace, r.property),
                                                      render.svg_inline(g.source())))
     if not vr.builtin:
-        ref = build(BUILTIN[REFERENCE], atomic_writes=atomic_writes)
+        ref = build(BUILTIN[REFERENCE], worlds[0])
         changes = compare(ref, machine)
         differ = sum(c.kind != "same" for c in changes)
         vr.diff_summary = f"{differ} of {len(changes)} transitions differ from {REFERENCE}"
@@ -143,13 +147,13 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
 
 
 def run(variants, *, controllers=2, depth: int = check.DEFAULT_DEPTH,
-        atomic_writes: bool = False, traces: Optional[str] = None,
+        worlds: Optional[list] = None, traces: Optional[str] = None,
         progress: Callable[[str], None] = lambda m: None) -> Report:
     t0 = time.perf_counter()
-    reports = [variant_report(v, controllers, depth, atomic_writes, progress) for v in variants]
+    worlds = worlds or [World()]
+    reports = [variant_report(v, controllers, depth, worlds, progress) for v in variants]
     trace_dir = None
     if traces is not None:
         progress(f"reading traces in {traces}")
         trace_dir = scan(traces, variants)
-    return Report(reports, controllers, depth, atomic_writes, time.perf_counter() - t0,
-                  trace_dir)
+    return Report(reports, controllers, depth, worlds, time.perf_counter() - t0, trace_dir)

@@ -196,12 +196,7 @@ def _lemma_candidates(variant: Variant, machine: Machine) -> list:
     inductive for this machine (e.g. with --atomic-writes), so every lemma
     used in a proof is proved itself.
     """
-    seen, out = set(), []
-    for inv in list(INV.SHARED) + list(INV.SETS.get(variant.invariants or "", ())):
-        if inv.name not in seen and INV.fits(machine, inv):
-            seen.add(inv.name)
-            out.append(inv)
-    return out
+    return INV.for_machine(machine, INV.SETS.get(variant.invariants or "", ()))
 
 
 def _k_induction(machine, n, prop, lemmas, searched: int) -> str:

@@ -360,10 +360,6 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         return [p for p in props if p.name not in results]
 
     always, sometimes = list(P.ALWAYS), list(P.sometimes_for(variant))
-
-    if variant.invariants:
-        _by_invariants(machine, n, variant, always, record, notes, progress)
-
     lemma_cache: list = []
 
     def lemmas():
@@ -372,10 +368,20 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         if not lemma_cache:
             progress("selecting inductive lemmas")
             own = INV.SETS[variant.invariants] if variant.invariants else ()
-            candidates = [i for i in list(INV.SHARED) + [i for i in own if i not in INV.SHARED]
-                          if INV.fits(machine, i)]
+            candidates = INV.for_machine(machine, own)
             lemma_cache.append(inductive_subset(machine, n, candidates))
         return lemma_cache[0]
+
+    def by_lemmas(prop) -> bool:
+        started = time.perf_counter()
+        try:
+            if not lemmas() or not _excluded(machine, n, lemmas(), prop):
+                return False
+        except SolverUnknown:
+            return False
+        record(prop, "proved", f"invariants ({len(lemmas())})", started=started,
+               note="inductive: " + ", ".join(l.name for l in lemmas()))
+        return True
 
     def prove(prop) -> bool:
         started = time.perf_counter()
@@ -404,9 +410,13 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         notes[prop.name] = "Spacer finds the event reachable"
         return False
 
-    if variant.invariants and pending(always):
-        # The declared invariants failed: a changed rule broke something, and
-        # a shallow search finds most such bugs faster than Spacer would.
+    # The inductive lemmas alone settle a cell whose bad event they exclude.
+    for prop in always:
+        if variant.expectation(prop.name, world) != "violated":
+            by_lemmas(prop)
+    if pending(always):
+        # A shallow search finds most violations faster than Spacer would
+        # fail to prove them.
         try:
             search(machine, n, pending(always), min(depth, SHALLOW_DEPTH), progress, found)
         except SolverUnknown:
@@ -433,13 +443,19 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
     return [results[name] for name in order]
 
 
+def _excluded(machine: Machine, n: int, invs, prop) -> bool:
+    """Do `invs` (proved inductive) rule out `prop`'s bad event? (unsat)"""
+    enc = FixedN(machine, n)
+    tr = Translator(enc)
+    s = enc.fresh_state("x")
+    solver = enc.solver(30_000)
+    solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
+    return check_sat(solver, event_formula(tr, list(enc.instances()), s, prop)) == z3.unsat
+
+
 def _by_invariants(machine, n, variant, props, record, notes, progress) -> None:
     progress(f"checking the inductive invariants ({variant.invariants})")
-    invs = INV.SETS[variant.invariants]
-    if not all(INV.fits(machine, i) for i in invs):
-        for p in props:
-            notes[p.name] = "the declared invariants name variables this machine does not have"
-        return
+    invs = INV.for_machine(machine, INV.SETS[variant.invariants])
     try:
         report = prove_invariants(machine, n, invs, props)
     except SolverUnknown as exc:
@@ -544,12 +560,20 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
     failure = ""
     if variant.invariants:
         progress("invariants over any number of controllers")
-        invs = INV.SETS[variant.invariants]
-        if not all(INV.fits(machine, i) for i in invs):
-            invs = ()
+        invs = INV.for_machine(machine, INV.SETS[variant.invariants])
         t0 = time.perf_counter()
         try:
             report = prove_invariants_any(machine, invs, P.ALWAYS)
+            if not report.proved:
+                # The largest inductive subset may still settle some cells
+                # (the others' invariants are what a limit breaks).
+                from sessionfence.model.infer import Houdini, property_excluded
+
+                kept = Houdini(machine, "any").run(invs, time.perf_counter() + 120)
+                for p in P.ALWAYS:
+                    report.property_ok[p.name] = bool(kept) and \
+                        property_excluded(machine, "any", kept, p)
+                invs, report.proved = kept, bool(kept)
         except SolverUnknown as exc:
             report, failure = None, f"Z3 answered unknown: {exc}"
         if report is not None:

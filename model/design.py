@@ -218,6 +218,11 @@ def validate(v: Variant) -> None:
                              f"(an empty list [] says nothing happens there)")
     for k in v.kinds:
         Kind(k)
+    # Build it once: a rule that raises, writes what it may not or reads a
+    # ghost is reported now, in one line naming the step and the rule.
+    from sessionfence.model.machine import build  # (machine imports this module)
+
+    build(v)
 
 
 def variant(name: str, summary: str, *, state, rules: dict, points: dict, expected,

@@ -34,6 +34,7 @@ a proof. The invariants print in plain words and save to JSON (`save`,
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import deque
@@ -57,6 +58,8 @@ D, E = Param("d", "ctrl"), Param("e", "ctrl")
 SAMPLE_SIZES = (2, 3)
 MAX_SAMPLES = {2: 60_000, 3: 25_000}
 SAMPLE_SECONDS = {2: 6.0, 3: 4.0}
+SINGLE_EXTRA = 2  # control values beside the phase in a premise about one controller
+PAIR_EXTRA = 1  # ... and beside both phases in a premise about two
 
 
 @dataclass(frozen=True)
@@ -257,16 +260,27 @@ def _key_words(vocab: _Vocabulary, key: tuple, pair: bool) -> str:
 # -- candidates -----------------------------------------------------------------------
 
 
-def _literals(vocab: _Vocabulary, key: tuple) -> list:
-    """The premises a point of control state `key` satisfies: none, its
-    phase, and its phase with one more control value (flag, mode, lock)."""
+def _literals(vocab: _Vocabulary, key: tuple, extra: int) -> list:
+    """The premises a point of control state `key` satisfies: its phase
+    together with up to `extra` more of its control values (flags, mode,
+    the lock relation); the empty premise first."""
     phase_at = next(i for i, v in enumerate(vocab.control) if v.name == "phase")
     p = (phase_at, key[phase_at])
-    out = [(), (p,)]
-    for i, value in enumerate(key):
-        if i != phase_at:
-            out.append((p, (i, value)))
+    others = [(i, value) for i, value in enumerate(key) if i != phase_at]
+    out = [()]
+    for k in range(extra + 1):
+        for combo in itertools.combinations(others, k):
+            out.append((p,) + combo)
     return out
+
+
+def _weaker(lits: tuple) -> list:
+    """The premises one literal weaker (the phase always stays)."""
+    if not lits:
+        return []
+    if len(lits) == 1:
+        return [()]
+    return [lits[:i] + lits[i + 1:] for i in range(1, len(lits))]
 
 
 def _compress(atoms: list, mask: int, covered: int) -> list:
@@ -294,31 +308,27 @@ def _compress(atoms: list, mask: int, covered: int) -> list:
             lit_eq.add(find(a.a))
             out.append(a)
     seen_lt = set()
-    upper: dict = {}
-    lower: dict = {}
+    upper: dict = {}  # class -> tightest (bound, strict, atom) from above
+    lower: dict = {}  # ... from below
     strict = {(find(a.a), find(a.b)) for a in true if a.op == "lt" and a.a.var and a.b.var}
     for a in true:
-        if a.op == "le" and a.a.var and a.b.var:
-            key = (find(a.a), find(a.b))
-            if key[0] != key[1] and key not in strict and key not in seen_lt:
-                seen_lt.add(key)
-                out.append(a)
-        if a.op != "lt":
+        if a.op == "eq":
             continue
         if a.a.var and a.b.var:
             key = (find(a.a), find(a.b))
-            if key not in seen_lt:
-                seen_lt.add(key)
-                out.append(a)
-        elif a.a.var and find(a.a) not in lit_eq:  # x < lit: keep the least lit
-            r = find(a.a)
-            if r not in upper or a.b.value < upper[r].b.value:
-                upper[r] = a
-        elif a.b.var and find(a.b) not in lit_eq:  # lit < x: keep the greatest lit
-            r = find(a.b)
-            if r not in lower or a.a.value > lower[r].a.value:
-                lower[r] = a
-    return out + list(upper.values()) + list(lower.values())
+            if key[0] == key[1] or key in seen_lt or (a.op == "le" and key in strict):
+                continue
+            seen_lt.add(key)
+            out.append(a)
+        elif a.a.var and find(a.a) not in lit_eq:  # x < L or x <= L
+            r, bound = find(a.a), a.b.value - (a.op == "lt")
+            if r not in upper or bound < upper[r][0]:
+                upper[r] = (bound, a)
+        elif a.b.var and find(a.b) not in lit_eq:  # L < x or L <= x
+            r, bound = find(a.b), a.a.value + (a.op == "lt")
+            if r not in lower or bound > lower[r][0]:
+                lower[r] = (bound, a)
+    return out + [a for _, a in upper.values()] + [a for _, a in lower.values()]
 
 
 def _premise(vocab: _Vocabulary, lits: tuple, who: Param) -> Expr:
@@ -377,28 +387,23 @@ def candidates(machine: Machine, samples: dict) -> list:
         "control-states", f"a controller's control state is one of the {len(keys1)} seen",
         _forall1(disj(*[_key_expr(vocab, k, False) for k in sorted(keys1)])),
         ("shape1", [list(k) for k in sorted(keys1)]))]
-    coarse2 = sorted({(k[:width][0:1] + k[width - 1:width], k[width:width + 1] + k[-1:])
-                      for k in keys2}) if False else None
-    del coarse2
     if keys2:
-        pairs = sorted({(_phase_lock(vocab, k[:width]), _phase_lock(vocab, k[width:2 * width]))
-                        for k in keys2})
+        pairs = sorted({(_all_lits(k[:width]), _all_lits(k[width:2 * width])) for k in keys2})
         out.append(Invariant(
-            "control-pairs", f"two controllers' phases and lock relations are one of the "
-            f"{len(pairs)} pairs seen", _forall2(disj(*[conj(_premise(vocab, a, D),
-                                                              _premise(vocab, b, E))
-                                                         for a, b in pairs])),
+            "control-pairs", f"two controllers' control states are one of the {len(pairs)} "
+            "pairs seen", _forall2(disj(*[conj(_premise(vocab, a, D), _premise(vocab, b, E))
+                                          for a, b in pairs])),
             ("shape2", [[list(map(list, a)), list(map(list, b))] for a, b in pairs])))
     # Facts about one controller, per premise; each premise adds only what
-    # its weaker premise did not already say.
+    # its weaker premises did not already say.
     groups1: dict = {}
     for k, m in keys1.items():
-        for lits in _literals(vocab, k):
+        for lits in _literals(vocab, k, SINGLE_EXTRA):
             groups1[lits] = groups1.get(lits, -1) & m
-    facts1: dict = {}
-    for lits in sorted(groups1, key=len):
-        weaker = groups1.get(lits[:1], 0) if len(lits) == 2 else (groups1.get((), 0) if lits else 0)
-        facts1[lits] = groups1[lits] | (weaker if len(lits) else 0)
+    for lits in sorted(groups1, key=lambda x: (len(x), x)):
+        weaker = 0
+        for w in _weaker(lits):
+            weaker |= groups1.get(w, 0)
         for atom in _compress(single_atoms, groups1[lits], weaker):
             body = atom.expr() if not lits else implies(_premise(vocab, lits, D), atom.expr())
             words = (f"when {_premise_words(vocab, lits, 'd')}: " if lits else "always ") \
@@ -406,19 +411,21 @@ def candidates(machine: Machine, samples: dict) -> list:
             out.append(Invariant(f"s{len(out)}", words, _forall1(body) if lits or
                                  "d" in (atom.a.who, atom.b.who) else atom.expr(),
                                  ("fact1", [list(x) for x in lits], atom.spec())))
-    # Facts relating two controllers, per pair of phases (and one more value).
+    # Facts relating two controllers, per pair of premises.
     groups2: dict = {}
     for k, m in keys2.items():
         kd, ke = k[:width], k[width:2 * width]
-        pd, pe = _literals(vocab, kd)[1], _literals(vocab, ke)[1]
-        options = [(pd, pe)] + [(a, pe) for a in _literals(vocab, kd)[2:]] + \
-            [(pd, b) for b in _literals(vocab, ke)[2:]]
-        for lits in options:
-            groups2[lits] = groups2.get(lits, -1) & m
+        for ld in _literals(vocab, kd, PAIR_EXTRA)[1:]:
+            for le in _literals(vocab, ke, PAIR_EXTRA)[1:]:
+                if len(ld) + len(le) - 2 <= PAIR_EXTRA:
+                    groups2[(ld, le)] = groups2.get((ld, le), -1) & m
     for lits in sorted(groups2, key=lambda x: (len(x[0]) + len(x[1]), x)):
         ld, le = lits
-        base = (ld[:1], le[:1])
-        weaker = groups2.get(base, 0) if (ld, le) != base else 0
+        weaker = 0
+        for w in _weaker(ld):
+            weaker |= groups2.get((w, le), 0) if w else 0
+        for w in _weaker(le):
+            weaker |= groups2.get((ld, w), 0) if w else 0
         for atom in _compress(pair_atoms, groups2[lits], weaker):
             body = implies(conj(_premise(vocab, ld, D), _premise(vocab, le, E)), atom.expr())
             words = (f"when {_premise_words(vocab, ld, 'd')} and "
@@ -429,10 +436,9 @@ def candidates(machine: Machine, samples: dict) -> list:
     return out
 
 
-def _phase_lock(vocab: _Vocabulary, key: tuple) -> tuple:
-    """The phase and lock relation of a control state, as premise literals."""
-    phase_at = next(i for i, v in enumerate(vocab.control) if v.name == "phase")
-    return ((phase_at, key[phase_at]), (len(vocab.control), key[-1]))
+def _all_lits(key: tuple) -> tuple:
+    """A whole control state as premise literals."""
+    return tuple(enumerate(key))
 
 
 def _forall1(body: Expr) -> Expr:

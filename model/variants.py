@@ -121,8 +121,11 @@ NARROW = variant(
     points=_brief_points(),
     expected={"released-safety": "violated", "safety": "violated", "precision": "violated"},
     # With the write section atomic w.r.t. the external writer, the pre-write
-    # read and the post-write read can no longer straddle an external edit.
-    expected_when=[({"atomic_writes": True}, {"released-safety": "holds"})],
+    # read and the post-write read can no longer straddle an external edit --
+    # unless files can be deleted: a missing file trusted on first use is
+    # trusted again after a second deletion (ABA), and the publication that
+    # follows launders it (docs/model.md has the trace).
+    expected_when=[({"atomic_writes": True, "deletes": False}, {"released-safety": "holds"})],
 )
 
 

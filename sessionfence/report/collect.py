@@ -91,7 +91,7 @@ class Report:
 def explain(variant: Variant, r: check.Result) -> Proof:
     """How a proved cell was proved, with the facts in plain words."""
     if r.method.startswith(("invariants", "quantified invariants")) and variant.invariants:
-        invs = INV.SETS[variant.invariants]
+        invs = INV.for_machine(build(variant, r.world), INV.SETS[variant.invariants])
         scope = ("for any number of controllers (controllers an uninterpreted sort)"
                  if r.method.startswith("quantified") else f"for {r.controllers} controllers")
         return Proof(r, f"Inductive invariants, {scope}: each holds initially and is preserved "
@@ -99,7 +99,7 @@ def explain(variant: Variant, r: check.Result) -> Proof:
                      [(i.name, i.words) for i in invs])
     if r.method == "spacer" and r.note.startswith(LEMMAS_PREFIX):
         names = [n.strip() for n in r.note[len(LEMMAS_PREFIX):].split(",") if n.strip()]
-        words = {i.name: i.words for i in INV.SHARED}
+        words = {i.name: i.words for i in INV.SHARED + INV._FILE_COUNTS + INV._CLOCK_COUNTS}
         return Proof(r, "Spacer (Z3's fixed-point engine) found an inductive strengthening on "
                      "its own, starting from the shared lemmas that are inductive for this "
                      "variant:", [(n, words.get(n, "")) for n in names])

@@ -32,15 +32,25 @@ from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import NO_FP
 from sessionfence.model.machine import Decision
 
-# Variables holding fingerprints (compared through the bijection). `mine`
-# (the file right after our own append) is not observable in the
-# implementation before finish_write, so it is not compared.
-FP_VARS = ("file", "reg_fp", "trusted", "fence", "before")
-# Fence data compared by value (design-specific bookkeeping).
-VALUE_VARS = ("reg_epoch", "reg_gen", "next_epoch", "k_epoch", "k_gen", "mode")
+# Variables holding fingerprints are those of sort `fp` (compared through
+# the bijection); the rest of a design's data compares by value. `mine` (the
+# file right after our own append) is not observable in the implementation
+# before finish_write, so it is not compared; neither are the world's
+# abstractions (inode, size, ...) nor the ghosts.
+NOT_COMPARED = ("mine", "landed", "took", "holder", "phase")
 # What every implementation must report, whatever its design.
 OBSERVABLE = ("outcome", "phase", "holder", "lock_file", "file")
-INTERNAL_VARS = tuple(v for v in FP_VARS + VALUE_VARS if v != "file")
+
+
+def comparable(ex: Executor) -> tuple:
+    """The variables of the design (and `before`, `mode`) a replay may compare."""
+    return tuple(v.name for v in ex.machine.vars
+                 if (v.owner == "design" or v.name in ("before", "mode"))
+                 and v.name not in NOT_COMPARED)
+
+
+def fp_vars(ex: Executor) -> frozenset:
+    return frozenset(v.name for v in ex.machine.vars if v.sort == "fp")
 
 
 @dataclass
@@ -62,7 +72,7 @@ def expected(ex: Executor, state: tuple, decision: Optional[Decision]) -> View:
     if decision is not None:
         outcome = "takeover" if decision is Decision.takeover else "ok"
     return View(outcome, d["phase"], d["holder"], d["holder"] != "none",
-                {v: d[v] for v in FP_VARS + VALUE_VARS})
+                {v: d[v] for v in ("file",) + comparable(ex)})
 
 
 def fields_for(ex: Executor, exposed, internal: bool) -> tuple:
@@ -71,7 +81,7 @@ def fields_for(ex: Executor, exposed, internal: bool) -> tuple:
     out = list(OBSERVABLE)
     if internal:
         used = set(ex.machine.variables_used())
-        out += [v for v in INTERNAL_VARS if v in used and v in exposed]
+        out += [v for v in comparable(ex) if v in used and v in exposed]
     return tuple(out)
 
 
@@ -83,13 +93,23 @@ class Diff:
 
 
 class Bijection:
-    """Model fingerprint ids <-> real fingerprints (opaque hashable tokens)."""
+    """Model fingerprint ids <-> real fingerprints (opaque hashable tokens).
+
+    One exception to one-to-one: where the model says a same-size rewrite
+    left the stat fingerprint as it was (`merge_next`), the harness's own
+    stat may still see it; the model's id then stands for one more real
+    fingerprint (both stay bound to it), which no controller saw in between.
+    """
 
     def __init__(self) -> None:
         self.m2r: dict = {}
         self.r2m: dict = {}
         self.names: dict = {}  # real token -> "#k"
         self.first: dict = {}  # model id -> (step, field) where it was bound
+        self.mergeable: set = set()  # model ids that may meet one more real fingerprint
+
+    def merge_next(self, model: int) -> None:
+        self.mergeable.add(model)
 
     def name(self, real: Hashable) -> str:
         if real is None:
@@ -109,7 +129,12 @@ class Bijection:
             self.first[model] = (step, fld)
             self.name(real)
             return None
-        if bound is not _UNBOUND and bound == real:
+        if bound is not _UNBOUND and (bound == real or back == model):
+            return None
+        if bound is not _UNBOUND and back is _UNBOUND and model in self.mergeable:
+            self.mergeable.discard(model)
+            self.m2r[model], self.r2m[real] = real, model
+            self.name(real)
             return None
         if bound is not _UNBOUND:
             where = self.first[model]
@@ -131,10 +156,12 @@ def _fp(value: int) -> str:
 
 
 class Comparator:
-    """Compares the two views of each step over a fixed set of fields."""
+    """Compares the two views of each step over a fixed set of fields;
+    `fps`: the fields holding fingerprints."""
 
-    def __init__(self, fields) -> None:
+    def __init__(self, fields, fps=frozenset({"file", "before"})) -> None:
         self.fields = tuple(fields)
+        self.fps = frozenset(fps) | {"file"}
         self.bijection = Bijection()
 
     def compare(self, step: int, model: View, impl: View) -> list:
@@ -166,7 +193,7 @@ class Comparator:
                 out += self._value(step, f"{fld}[{c}]", model[c], impl.get(c))
             return out
         base = fld.split("[", 1)[0]
-        if base in FP_VARS:
+        if base in self.fps:
             d = self.bijection.check(fld, model, impl, step)
             return [d] if d else []
         if base == "mode":

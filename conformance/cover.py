@@ -19,9 +19,10 @@ not reached is reported with the reason: proved unreachable (k-induction or
 Spacer, strengthened with the shared lemmas that are inductive for this
 variant), or only "no witness within D steps" when no proof was found.
 
-`external_write` cannot be a Z3 event (it has no acting controller); it is
-enabled in the initial state of every machine, so its shortest trace is the
-single step, checked with the executor.
+`external_write` cannot be a Z3 event (it has no acting controller); the
+shortest run to each kind of edit is found breadth-first with the executor
+(most kinds are enabled at once; one that needs a file is not after a
+deletion).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from sessionfence.model.concrete import Executor, NotEnabled
 from sessionfence.model.machine import Machine, build
 from sessionfence.model.smt import SolverUnknown
 from sessionfence.model.variants import Variant
+from sessionfence.model.world import World
 
 QUICK_DEPTH = 8  # first pass
 MIDDLE_DEPTH = 10  # second pass: every reachable target of the four designs, N <= 3
@@ -54,6 +56,7 @@ class Target:
     name: str  # "transition KEY" | "violation PROP" | "witness PROP"
     kind: str
     prop: Optional[P.Property]  # None for external_write
+    kind_of: object = None  # the edit kind of an external_write target
 
     @property
     def slug(self) -> str:
@@ -86,7 +89,7 @@ class Unreached:
 class CoverResult:
     variant: str
     controllers: int
-    atomic_writes: bool
+    world: World
     depth: int
     covered: list
     unreached: list
@@ -97,9 +100,9 @@ def targets(machine: Machine, variant: Variant) -> list:
     out = []
     for t in machine.transitions:
         prop = None if t.source is None else P.fires(t.key)
-        out.append(Target(f"transition {t.key}", "transition", prop))
+        out.append(Target(f"transition {t.key}", "transition", prop, t.kind))
     for prop in P.ALWAYS:
-        if variant.expectation(prop.name, machine.atomic_writes) == "violated":
+        if variant.expectation(prop.name, machine.world) == "violated":
             out.append(Target(f"violation {prop.name}", "violation", prop))
     for prop in P.sometimes_for(variant):
         out.append(Target(f"witness {prop.name}", "witness", prop))
@@ -107,11 +110,12 @@ def targets(machine: Machine, variant: Variant) -> list:
 
 
 def cover(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH,
-          atomic_writes: bool = False, progress: Optional[Callable[[str], None]] = None,
+          world: Optional[World] = None, progress: Optional[Callable[[str], None]] = None,
           proof_timeout_s: float = PROOF_TIMEOUT_S) -> CoverResult:
     progress = progress or (lambda msg: None)
     t0 = time.perf_counter()
-    machine = build(variant, atomic_writes=atomic_writes)
+    machine = build(variant, world)
+    world = machine.world
     ex = Executor(machine, n)
     all_targets = targets(machine, variant)
     covered: dict = {}
@@ -119,7 +123,9 @@ def cover(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH,
 
     for target in all_targets:
         if target.prop is None:
-            covered[target.name] = Covered(target, _external_only(ex), 0.0)
+            trace = _external_only(ex, target.kind_of)
+            if trace is not None:
+                covered[target.name] = Covered(target, trace, 0.0)
     by_prop = {t.prop.name: t for t in all_targets if t.prop is not None}
     started = time.perf_counter()
 
@@ -156,7 +162,7 @@ def cover(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH,
     search(quick)
     lemmas: list = []
     if pending():
-        lemmas = check.inductive_subset(machine, n, _lemma_candidates(variant))
+        lemmas = check.inductive_subset(machine, n, _lemma_candidates(variant, machine))
         for t in pending():
             verdict = _k_induction(machine, n, t.prop, lemmas, searched[0])
             if verdict:
@@ -177,25 +183,20 @@ def cover(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH,
         unreached[t.name] = Unreached(t, f"no witness within {searched[0]} steps"
                                       + notes.get(t.name, ""), False)
     order = {t.name: i for i, t in enumerate(all_targets)}
-    return CoverResult(variant.name, n, atomic_writes, depth,
+    return CoverResult(variant.name, n, world, depth,
                        sorted(covered.values(), key=lambda c: order[c.target.name]),
                        sorted(unreached.values(), key=lambda u: order[u.target.name]),
                        time.perf_counter() - t0)
 
 
-def _lemma_candidates(variant: Variant) -> list:
+def _lemma_candidates(variant: Variant, machine: Machine) -> list:
     """Shared lemmas plus the variant's own invariants, if it declares any.
 
     Only candidates: `inductive_subset` keeps the largest subset that is
     inductive for this machine (e.g. with --atomic-writes), so every lemma
     used in a proof is proved itself.
     """
-    seen, out = set(), []
-    for inv in list(INV.SHARED) + list(INV.SETS.get(variant.invariants or "", ())):
-        if inv.name not in seen:
-            seen.add(inv.name)
-            out.append(inv)
-    return out
+    return INV.for_machine(machine, INV.SETS.get(variant.invariants or "", ()))
 
 
 def _k_induction(machine, n, prop, lemmas, searched: int) -> str:
@@ -219,14 +220,31 @@ def _spacer(machine, n, prop, lemmas, timeout_s: float) -> str:
     return "Spacer finds it reachable: raise --depth"
 
 
-def _external_only(ex: Executor) -> Trace:
+def _external_only(ex: Executor, kind) -> Optional[Trace]:
+    """The shortest run to an external edit of `kind`: breadth-first on the
+    executor (the edit has no acting controller, so it is no Z3 event);
+    None if it is not enabled within a few steps."""
+    from collections import deque
+
     s0 = ex.initial()
-    try:
-        inst, s1 = ex.step(s0, "external_write", None)
-    except NotEnabled as exc:  # no machine of this project disables it initially
-        raise AssertionError(f"external_write is not enabled initially: {exc}") from None
-    return Trace([inst], [s0, s1], violating=None)
+    queue, seen = deque([(s0, [], [s0])]), {s0}
+    while queue:
+        s, steps, states = queue.popleft()
+        try:
+            inst, s1 = ex.step(s, "external_write", None, None, kind)
+            return Trace(steps + [inst], states + [s1], violating=None)
+        except NotEnabled:
+            pass
+        if len(steps) >= 4:
+            continue
+        for inst, nxt in ex.successors(s):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append((nxt, steps + [inst], states + [nxt]))
+    return None
 
 
-def file_name(variant: str, n: int, atomic: bool, target: Target) -> str:
-    return f"{variant}-n{n}{'-atomic' if atomic else ''}-{target.slug}.itf.json"
+def file_name(variant: str, n: int, world: World, target: Target) -> str:
+    tag = "" if world.fingerprint == "digest" else "-stat"
+    tag += "-atomic" if world.atomic_writes else ""
+    return f"{variant}-n{n}{tag}-{target.slug}.itf.json"

@@ -1,168 +1,126 @@
-"""Which real edit each model `external_write` becomes, and why.
+"""Can the model's external edit be made on real files, here and now?
 
-The model's external write gives the file a *fresh* fingerprint and changes
-nothing else. A real edit does that only in some positions; elsewhere the
-real file history would stop matching the model's for reasons that are not
-the implementation's fault. The planner picks, per `external_write`, a kind
-(`append`, `rewrite`, `replace`, `delete`) deterministically from a seed,
-among the kinds that are *faithful* here, and records every substitution
-with its reason, so nothing is skipped silently:
+Every model `external_write` names its kind; the replay performs exactly
+that kind or does not replay the trace (a trace is never changed behind the
+user's back). Physics decides where a kind can be made faithfully:
 
-* `rewrite` (same-size in place) needs a non-empty file. In **stat mode** it
-  is also refused while any controller is between `read_before` and
-  `finish_write` (phases `write_append`, `write_after`): a same-size write
-  there lands inside the holder's own stat -> write -> stat window, the
-  one blind spot stat fingerprints keep even with multigrain timestamps
-  (reliability notes, "blind spots"). The size then grows by exactly the
-  holder's line and validation passes; only digest mode can see it. Such
-  positions are counted as "stat-mode blind spot" and get a kind stat mode
-  can see; digest mode runs every kind everywhere.
+* `same-size-rewrite` in **stat mode**, where the model says the stat
+  fingerprint did not change. On a filesystem with coarse timestamps
+  (ext2/ext3 with 128-byte inodes, vfat, kernels before 6.13 ...) a same-size
+  rewrite with mtime put back is invisible to stat if it lands in the same
+  tick as the last change; the writer reports whether it was (and a replay
+  that crossed a tick is retried). With multigrain timestamps (Linux 6.13+
+  ext4, xfs, btrfs, tmpfs) it is invisible only inside a holder's own
+  write window -- between `read_before` and `finish_write`, where the
+  holder's own write moves ctime and its own stat comes next: elsewhere the
+  trace cannot be replayed on this filesystem ("physics").
 * `replace` and `delete` leave controllers holding the old inode: their
-  later appends go to an orphan and do not change the path at all, while
-  the model says every owned write changes "the file". So they are refused
-  if a controller that is open now (holds an fd) appends later in the trace.
-* `delete` is refused if the file is already missing, if it was deleted
-  before (a missing file has one fingerprint: a second deletion would look
-  like the first), and if a controller starts while the file would still
-  be missing (`start` creates the transcript; the model's `start` does not
-  change the file).
-* `append` is always faithful (it creates a missing file).
+  later appends go to an orphan and do not change the path at all, while the
+  model's owned append always lands on the path. So they are refused if a
+  controller that is open now (holds an fd) appends later in the trace.
+  Without lookahead (a Hypothesis run chooses steps as it goes) they are
+  refused while any controller holds the file open, and an append by a
+  controller on an orphaned inode is blocked (`blocks`).
 
-Without lookahead (a Hypothesis run chooses steps as it goes), `replace`
-and `delete` are refused while any controller holds the file open, and the
-tracker refuses the *later steps* that would make an earlier edit
-unfaithful (`blocks`): a start while the file is missing (and, as a safety
-net, an append by a controller on an orphaned inode).
+Everything else can be made anywhere the model allows it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from sessionfence.conformance.external_writer import KINDS
-from sessionfence.model.expr import ALIVE_PHASES, Phase
+from sessionfence.model.expr import ALIVE_PHASES, Kind, Phase
 
-STAT_BLIND = (Phase.write_append, Phase.write_after)
+WINDOW = (Phase.write_append, Phase.write_after)
 OPEN_PHASES = frozenset(ALIVE_PHASES)  # a controller in these holds an fd on the transcript
 
-BLIND_SPOT = "stat-mode blind spot"
-
-
-@dataclass
-class Choice:
-    step: int  # 1-based step number in the trace
-    kind: str
-    preferred: str
-    reason: str = ""  # why `preferred` was not used ("" if it was)
+PHYSICS = "physics"  # the word every refusal of this module starts with
 
 
 @dataclass
 class FileTracker:
     """What the harness knows about the real file that the model does not say."""
 
-    fingerprint: str = "stat"
-    missing: bool = False
-    deleted_once: bool = False
+    fingerprint: str = "stat"  # the implementation's mode
+    coarse: bool = False  # the replay directory's filesystem has coarse timestamps
     orphaned: set = field(default_factory=set)  # controllers whose fd names a dead inode
 
-    # -- external edits ------------------------------------------------------
-    def refusal(self, kind: str, phases: Sequence[Phase], future=None) -> str:
-        """Why `kind` is not faithful now ("" if it is).
+    def refusal(self, kind: Kind, phases: Sequence[Phase], future=None,
+                invisible: bool = False) -> str:
+        """Why `kind` cannot be made faithfully now ("" if it can).
 
         `phases[c - 1]` is controller c's phase; `future` the steps that
-        follow in the trace (model_traces.Step), or None without lookahead.
+        follow in the trace (model_traces.Step), or None without lookahead;
+        `invisible`: the model says the edit leaves the fingerprint as it was.
         """
-        if kind == "append":
+        if kind is Kind.same_size_rewrite and invisible and self.fingerprint == "stat":
+            if not self.coarse and not any(p in WINDOW for p in phases):
+                return (f"{PHYSICS}: stat sees a same-size rewrite here (multigrain timestamps), "
+                        "except inside a holder's write window; replay with --workdir on a "
+                        "filesystem with coarse timestamps")
+        if kind not in (Kind.replace, Kind.delete):
             return ""
-        if kind == "rewrite":
-            if self.missing:
-                return "no file to rewrite in place"
-            if self.fingerprint == "stat" and any(p in STAT_BLIND for p in phases):
-                return BLIND_SPOT
-            return ""
-        if kind == "delete":
-            if self.missing:
-                return "the file is already missing"
-            if self.deleted_once:
-                return "deleted before (a missing file has one fingerprint)"
-            if future is not None:
-                for step in future:
-                    if step.step == "external_write":
-                        break
-                    if step.step == "start":
-                        return f"c{step.ctrl} starts while the file would be missing"
         open_now = [c for c, p in enumerate(phases, 1) if p in OPEN_PHASES]
         if future is None:
-            # Without lookahead an open controller might append later, to an
-            # orphan; refusing here (rather than blocking its append later)
-            # also means no program can get stuck on a blocked writer.
             if open_now:
-                return f"c{open_now[0]} holds the file open (no lookahead)"
+                return (f"{PHYSICS}: c{open_now[0]} holds the file open and might append to the "
+                        f"old inode (no lookahead)")
             return ""
         for step in future:
             if step.step == "append" and step.ctrl in open_now:
-                return f"c{step.ctrl} holds the old inode and appends later"
+                return (f"{PHYSICS}: c{step.ctrl} holds the old inode open and appends later "
+                        f"(to an orphan; the model's append lands on the path)")
         return ""
 
-    def wrote(self, kind: str, phases: Sequence[Phase]) -> None:
-        if kind in ("replace", "delete"):
+    def wrote(self, kind: Kind, phases: Sequence[Phase]) -> None:
+        if kind in (Kind.replace, Kind.delete):
             self.orphaned |= {c for c, p in enumerate(phases, 1) if p in OPEN_PHASES}
-        if kind == "delete":
-            self.missing = self.deleted_once = True
-        elif kind in ("append", "replace"):
-            self.missing = False
 
     # -- controller steps ------------------------------------------------------
     def blocks(self, step: str, ctrl: Optional[int]) -> str:
         """Why a controller step must not be taken now ("" if it may)."""
         if step == "append" and ctrl in self.orphaned:
-            return f"c{ctrl}'s file descriptor names a replaced or deleted inode"
-        if step == "start" and self.missing:
-            return "the file is missing and start would create it"
+            return f"{PHYSICS}: c{ctrl}'s file descriptor names a replaced or deleted inode"
         return ""
 
     def stepped(self, step: str, ctrl: int, phase: Phase) -> None:
-        if step == "start":
-            self.orphaned.discard(ctrl)  # opened the current path
+        if step in ("start", "reacquire", "begin_write"):
+            # these open the path (start) or reopen it on a new inode they accept
+            self.orphaned.discard(ctrl)
         if phase in (Phase.done, Phase.taken_over):
             self.orphaned.discard(ctrl)
 
 
-class KindPlanner:
-    """Deterministic choice of edit kinds for one trace (seeded per trace)."""
-
-    def __init__(self, seed, fingerprint: str, kinds: Sequence[str] = KINDS):
-        bad = [k for k in kinds if k not in KINDS]
-        if bad or not kinds:
-            raise ValueError(f"external edit kinds must be among {', '.join(KINDS)}, got {list(kinds)}")
-        self.kinds = tuple(kinds)
-        self.rng = random.Random(seed)
-        self.tracker = FileTracker(fingerprint)
-
-    def faithful(self, phases: Sequence[Phase], future=None) -> list:
-        """The allowed kinds that are faithful now (never empty: append is)."""
-        out = [k for k in self.kinds if not self.tracker.refusal(k, phases, future)]
-        return out or ["append"]
-
-    def choose(self, step_no: int, phases: Sequence[Phase], future=None,
-               prefer: Optional[str] = None) -> Choice:
-        """`prefer` (a kind recorded in the trace, or drawn by Hypothesis) is
-        used if faithful; otherwise a kind drawn from the seed."""
-        preferred = prefer if prefer in KINDS else self.kinds[self.rng.randrange(len(self.kinds))]
-        reason = self.tracker.refusal(preferred, phases, future)
-        if not reason:
-            return Choice(step_no, preferred, preferred)
-        allowed = self.faithful(phases, future)
-        kind = allowed[self.rng.randrange(len(allowed))]
-        return Choice(step_no, kind, preferred, reason)
-
-
 def trace_seed(seed: int, labels: Sequence[str]) -> int:
-    """The planner's seed for one trace: from the run's seed and the trace's
-    steps, so traces with the same first steps still get different kinds,
-    and a trace gets the same kinds whatever its file is called."""
+    """A seed for one trace: from the run's seed and the trace's steps (for
+    anything a replay still draws at random)."""
+    import hashlib
+
     digest = hashlib.sha256(f"{seed}|{' '.join(labels)}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+def coarse_timestamps(directory: str) -> bool:
+    """Does a same-size rewrite with mtime put back go unseen by stat here?
+
+    Write, stat, rewrite the same size and put mtime back, stat: three tries.
+    (The probe the reliability notes recommend at open.)"""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix=".probe-", dir=directory)
+    try:
+        os.write(fd, b"0123456789\n")
+        seen = 0
+        for i in range(3):
+            a = os.fstat(fd)
+            os.pwrite(fd, b"%d" % (i % 10), 0)
+            os.utime(path, ns=(a.st_atime_ns, a.st_mtime_ns))
+            b = os.fstat(fd)
+            seen += (a.st_mtime_ns, a.st_ctime_ns, a.st_size) != (b.st_mtime_ns, b.st_ctime_ns,
+                                                                  b.st_size)
+        return seen == 0
+    finally:
+        os.close(fd)
+        os.unlink(path)

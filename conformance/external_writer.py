@@ -8,8 +8,9 @@ Being a separate process matters: it holds no lock, shares no registry and
 no file descriptors with the controllers, exactly like another tool
 editing the transcript.
 
-Which kind of edit each `external_write` becomes is decided by
-`external_plan`; this module only performs it.
+Each model `external_write` names its kind of edit (`model.expr.Kind`);
+this module performs it. Whether it can be performed faithfully at that
+point is `external_plan`'s question.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import sys
 from typing import Optional
 
 from sessionfence.conformance._child import end_child
+from sessionfence.impl._runtime_lines import runtime_line
+from sessionfence.model.expr import KINDS as _MODEL_KINDS
 
-KINDS = ("append", "rewrite", "replace", "delete")
-"""append: another process appends a line; rewrite: same-size in-place write
-at offset 0; replace: new file renamed over the path; delete: unlink."""
+KINDS = tuple(k.label for k in _MODEL_KINDS)
+"""The model's kinds of external edit, by label (see `_writer_proc.py`)."""
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_writer_proc.py")
 
@@ -58,23 +60,27 @@ class ExternalWriter:
             raise ExternalWriterError(f"writer process exited (status {code})")
         return json.loads(line)
 
-    def write(self, path: str, kind: str) -> int:
-        """Perform one edit of `kind` on `path`; returns the size afterwards."""
+    def write(self, path: str, kind: str) -> dict:
+        """Perform one edit of `kind` on `path`; returns the writer's reply
+        (`size` afterwards, `stat_changed`)."""
         if kind not in KINDS:
             raise ValueError(f"unknown external edit kind {kind!r}; kinds: {', '.join(KINDS)}")
         if self._proc is None:
             raise ExternalWriterError("the writer process is closed")
         self.edits += 1
         assert self._proc.stdin is not None
+        # A forged line is in the runtime's shape; `X` names it as its own edit.
+        line = runtime_line(f"external-{self.edits}").decode()
+        request = {"kind": kind, "path": path, "n": self.edits, "line": line}
         try:
-            self._proc.stdin.write(json.dumps({"kind": kind, "path": path, "n": self.edits}) + "\n")
+            self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
         except BrokenPipeError:
             raise ExternalWriterError("writer process is gone (broken pipe)") from None
         reply = self._read()
         if "error" in reply:
             raise ExternalWriterError(f"external {kind} of {path} failed: {reply['error']}")
-        return reply["size"]
+        return reply
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

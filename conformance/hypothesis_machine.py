@@ -35,7 +35,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from sessionfence.conformance import model_traces
 from sessionfence.conformance.compare import expected, fields_for
-from sessionfence.conformance.external_writer import KINDS, ExternalWriter
+from sessionfence.conformance.external_writer import ExternalWriter
 from sessionfence.conformance.local_driver import LocalDriver
 from sessionfence.conformance.model_traces import Step
 from sessionfence.conformance.replay import policy_label, policy_name
@@ -50,6 +50,7 @@ from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor, NotEnabled
 from sessionfence.model.expr import WRITE_MODES
 from sessionfence.model.machine import STEPS, build
+from sessionfence.model.world import World
 
 PROFILE_ENV = "SESSIONFENCE_PROFILE"
 SAVE_ENV = "SESSIONFENCE_SAVE_FAILURES"
@@ -88,17 +89,20 @@ class ConformanceFailure(AssertionError):
 
 
 def conformance_machine(variant: str = "reference", n: int = 2, *, policy=None,
-                        fingerprint: str = "stat", atomic_writes: bool = False,
-                        kinds=KINDS, seed: int = 0, save_dir: Optional[str] = None,
+                        fingerprint: str = "stat", world: Optional[World] = None,
+                        seed: int = 0, save_dir: Optional[str] = None,
                         workdir: Optional[str] = None):
-    """A RuleBasedStateMachine class: model `variant` with `n` controllers
-    against the implementation with `policy` (default: the variant's own)."""
+    """A RuleBasedStateMachine class: model `variant` with `n` controllers in
+    `world` (default: the implementation's fingerprint mode, multigrain
+    timestamps, every kind of edit) against the implementation with `policy`
+    (default: the variant's own)."""
     var = V.get(variant)
-    ex = Executor(build(var, atomic_writes=atomic_writes), n)
+    world = world or World(fingerprint=fingerprint, timestamps="multigrain")
+    ex = Executor(build(var, world), n)
     policy = policy if policy is not None else variant
     internal = policy_name(policy) == var.name
     fields = fields_for(ex, LocalDriver.exposes, internal)
-    options = SessionOptions(policy, fingerprint, tuple(kinds), seed, workdir, False)
+    options = SessionOptions(policy, fingerprint, seed, workdir, False)
     save_dir = save_dir or os.environ.get(SAVE_ENV) or None
     label = f"{var.name} model, policy {policy_label(policy)}, {fingerprint}, N={n}"
 
@@ -124,25 +128,27 @@ def conformance_machine(variant: str = "reference", n: int = 2, *, policy=None,
             out = []
             ctrls = [None] if step == "external_write" else range(1, n + 1)
             modes = WRITE_MODES if step == "begin_write" else (None,)
+            kinds = ex.machine.world.kinds if step == "external_write" else (None,)
             for c in ctrls:
                 for m in modes:
-                    try:
-                        ex.find(s, step, c, m)
-                    except NotEnabled:
-                        continue
-                    candidate = Step(step, c, m)
-                    if not self.session.blocked(candidate):
-                        out.append(candidate)
+                    for k in kinds:
+                        try:
+                            ex.find(s, step, c, m, k)
+                        except NotEnabled:
+                            continue
+                        candidate = Step(step, c, m, k)
+                        if not self.session.blocked(candidate):
+                            out.append(candidate)
             return out
 
-        def take(self, step: Step, kind: Optional[str] = None) -> None:
-            inst = ex.find(self.session.state, step.step, step.ctrl, step.mode)
+        def take(self, step: Step) -> None:
+            inst = ex.find(self.session.state, step.step, step.ctrl, step.mode, step.kind)
             number = len(self.steps) + 1
             self.steps.append(step)
             self.insts.append(inst)
             if currently_in_test_context():  # printed for the final failing example
-                note(f"step {number}: {step.label()}" + (f" [{kind}]" if kind else ""))
-            divergence = self.session.apply(step, None, kind)
+                note(f"step {number}: {step.label()}")
+            divergence = self.session.apply(step, None)
             self.states.append(self.session.state)
             if divergence is not None:
                 self.fail(divergence)
@@ -160,9 +166,7 @@ def conformance_machine(variant: str = "reference", n: int = 2, *, policy=None,
                     f"{self.program()}\n" + "\n".join(diff_lines(diffs)))
 
         def program(self) -> str:
-            kinds = self.session.recorded_kinds()
-            return " · ".join(s.label() + (f" [{kinds[str(i)]}]" if str(i) in kinds else "")
-                              for i, s in enumerate(self.steps, 1)) or "(no steps)"
+            return " · ".join(s.label() for s in self.steps) or "(no steps)"
 
         def fail(self, divergence) -> None:
             path = self.save() if save_dir else ""
@@ -188,8 +192,7 @@ def conformance_machine(variant: str = "reference", n: int = 2, *, policy=None,
                                status="divergence",
                                extra_meta={"generator": "hypothesis",
                                            "policy": policy_label(policy),
-                                           "fingerprint": fingerprint,
-                                           "external_kinds": self.session.recorded_kinds()})
+                                           "implementation_fingerprint": fingerprint})
             return path
 
     for step in STEPS:
@@ -208,11 +211,7 @@ def _rule_for(step: str):
         # reproduction, and the label is the trace vocabulary.
         by_label = {c.label(): c for c in self.choices(step)}
         picked = data.draw(st.sampled_from(list(by_label)), label=step)
-        kind = None
-        if step == "external_write":  # the edit is part of the program: explored, shrunk
-            faithful = self.session.planner.faithful(self.session.phases())
-            kind = data.draw(st.sampled_from(faithful), label="kind")
-        self.take(by_label[picked], kind)
+        self.take(by_label[picked])
 
     take_step.__name__ = take_step.__qualname__ = step
     return take_step

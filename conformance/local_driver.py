@@ -24,6 +24,7 @@ import os
 from typing import Optional, Union
 
 from sessionfence.conformance.compare import View
+from sessionfence.impl._runtime_lines import runtime_line
 from sessionfence.impl import (
     POLICIES,
     PROBE_POINTS,
@@ -103,7 +104,8 @@ class LocalDriver:
                     section.read_before()
                 elif op == "append":
                     self._appends += 1
-                    section.append(b'{"by":"c%d","n":%d}\n' % (ctrl, self._appends))
+                    # the runtime's own lines (the model's owned appends look like them)
+                    section.append(runtime_line(f"c{ctrl}-{self._appends}"))
                 else:
                     section.finish_write()
         except SessionTakeoverError as exc:

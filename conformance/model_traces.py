@@ -3,7 +3,9 @@
 A trace file records, per state, the variables the variant uses (per-
 controller ones as maps keyed "c1".."cN"), the decision of the step that led
 there, and the Quint MBT fields `mbt::actionTaken` (the step name, "init"
-first) and `mbt::nondetPicks` (`controller` and `mode`, each Some/None).
+first) and `mbt::nondetPicks` (`controller`, `mode` and the external edit's
+`kind`, each Some/None). `#meta` records the world the trace was made in
+(fingerprint mode, timestamps, external kinds, ABA reading, atomic writes).
 The number of controllers is the parameter `N` (set in state 0) and
 `#meta.controllers`; `#meta.varTypes` gives each variable's Apalache type.
 
@@ -19,11 +21,11 @@ from typing import Optional
 
 from sessionfence.conformance import itf
 from sessionfence.conformance.itf import NONE, ItfError, ItfMap, ItfTrace, ItfVariant, some
-from sessionfence.model import state as S
 from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor, Instance, NotEnabled
-from sessionfence.model.expr import Mode
+from sessionfence.model.expr import KINDS, Kind, Mode
 from sessionfence.model.machine import STEPS, Decision
+from sessionfence.model.world import ABA_READINGS, FINGERPRINTS, TIMESTAMPS, World
 
 ACTION = "mbt::actionTaken"
 PICKS = "mbt::nondetPicks"
@@ -39,7 +41,7 @@ OPTION_STR = "None(UNIT) | Some(Str)"
 FIELD_TYPES = {
     DECISION: "Str",
     ACTION: "Str",
-    PICKS: f"{{ controller: {OPTION_STR}, mode: {OPTION_STR} }}",
+    PICKS: f"{{ controller: {OPTION_STR}, mode: {OPTION_STR}, kind: {OPTION_STR} }}",
 }
 
 
@@ -56,16 +58,23 @@ def itf_type(sort: str, per_ctrl: bool) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """One step as a trace names it: `begin_write` by c2 in mode publish."""
+    """One step as a trace names it: `begin_write` by c2 in mode publish,
+    `external_write` of kind `delete`."""
 
     step: str
     ctrl: Optional[int]
     mode: Optional[Mode] = None
+    kind: Optional[Kind] = None
 
     def label(self) -> str:
         who = f"c{self.ctrl}" if self.ctrl else "X"
-        mode = f"({self.mode.name})" if self.mode is not None else ""
-        return f"{self.step}{mode} {who}"
+        pick = self.mode.name if self.mode is not None else \
+            (self.kind.label if self.kind is not None else "")
+        return f"{self.step}({pick}) {who}" if pick else f"{self.step} {who}"
+
+    @classmethod
+    def of(cls, inst: Instance) -> "Step":
+        return cls(inst.step, inst.ctrl, inst.mode, inst.kind)
 
 
 @dataclass
@@ -73,10 +82,14 @@ class TraceFile:
     source: str
     variant: str
     controllers: int
-    atomic_writes: bool
+    world: World
     steps: list
     states: list  # decoded ITF states, for cross-checking against the model
     meta: dict = field(default_factory=dict)
+
+    @property
+    def atomic_writes(self) -> bool:
+        return self.world.atomic_writes
 
 
 def state_values(ex: Executor, s: tuple, used: list) -> dict:
@@ -84,8 +97,14 @@ def state_values(ex: Executor, s: tuple, used: list) -> dict:
     out = {}
     for name in used:
         value = d[name]
-        out[name] = ItfMap(value) if S.BY_NAME[name].per_ctrl else value
+        out[name] = ItfMap(value) if ex.layout.decl[name].per_ctrl else value
     return out
+
+
+def world_meta(world: World) -> dict:
+    return {"fingerprint": world.fingerprint, "timestamps": world.timestamps,
+            "external": [k.label for k in world.kinds], "aba": world.aba,
+            "atomic_writes": world.atomic_writes}
 
 
 def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
@@ -99,7 +118,7 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
         if i == 0:
             values[DECISION] = "init"
             values[ACTION] = "init"
-            values[PICKS] = {"controller": NONE, "mode": NONE}
+            values[PICKS] = {"controller": NONE, "mode": NONE, "kind": NONE}
         else:
             inst: Instance = trace.steps[i - 1]
             values[DECISION] = inst.transition.decision.value
@@ -107,6 +126,7 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
             values[PICKS] = {
                 "controller": some(f"c{inst.ctrl}") if inst.ctrl else NONE,
                 "mode": some(inst.mode.name) if inst.mode is not None else NONE,
+                "kind": some(inst.kind.label) if inst.kind is not None else NONE,
             }
         states.append(values)
     if states:
@@ -119,10 +139,10 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
         "description": description or f"{variant.name}: {covers}",
         "variant": variant.name,
         "controllers": ex.n,
-        "atomic_writes": ex.machine.atomic_writes,
+        **world_meta(ex.machine.world),
         "covers": covers,
         "status": status,
-        "varTypes": var_types(names),
+        "varTypes": var_types(ex, names),
     }
     if seed is not None:
         meta["seed"] = seed
@@ -131,14 +151,14 @@ def to_itf(ex: Executor, trace: Trace, *, covers: str, status: str = "ok",
     return ItfTrace(meta, names, states, [PARAM_N])
 
 
-def var_types(names: list) -> dict:
+def var_types(ex: Executor, names: list) -> dict:
     """`#meta.varTypes`: every name in `vars` (Apalache requires exactly these)."""
     out = {}
     for name in names:
         if name in FIELD_TYPES:
             out[name] = FIELD_TYPES[name]
         else:
-            v = S.BY_NAME[name]
+            v = ex.layout.decl[name]
             out[name] = itf_type(v.sort, v.per_ctrl)
     return out
 
@@ -164,13 +184,45 @@ def from_itf(trace: ItfTrace, source: str) -> TraceFile:
             raise ItfError(f"{where}: {PICKS} must be a record")
         ctrl = _pick_controller(picks.get("controller", NONE), n, where)
         mode = _pick_mode(picks.get("mode", NONE), where)
+        kind = _pick_kind(picks.get("kind", NONE), where)
         if (action == "external_write") != (ctrl is None):
             raise ItfError(f"{where}: {action} " + ("takes no controller" if ctrl else "needs a controller"))
         if (action == "begin_write") != (mode is not None):
             raise ItfError(f"{where}: {action} " + ("needs a mode" if mode is None else "takes no mode"))
-        steps.append(Step(action, ctrl, mode))
-    return TraceFile(source, variant, n, bool(meta.get("atomic_writes", False)), steps,
-                     trace.states, dict(meta))
+        if action == "external_write" and kind is None:
+            kind = Kind.append  # a trace from before edits had kinds: the brief's one edit
+        if action != "external_write" and kind is not None:
+            raise ItfError(f"{where}: {action} takes no kind")
+        steps.append(Step(action, ctrl, mode, kind))
+    return TraceFile(source, variant, n, _world(meta, source), steps, trace.states, dict(meta))
+
+
+def _world(meta: dict, source: str) -> World:
+    """The world recorded in #meta (defaults: the world of a trace written
+    before worlds were recorded)."""
+    def pick(key, allowed, default):
+        value = meta.get(key, default)
+        if value not in allowed:
+            raise ItfError(f"{source}: #meta.{key} must be one of {', '.join(allowed)}, "
+                           f"got {value!r}")
+        return value
+
+    external = meta.get("external")
+    if external is None:
+        kinds = KINDS
+    elif isinstance(external, list) and external and all(isinstance(k, str) for k in external):
+        try:
+            kinds = tuple(Kind.parse(k) for k in external)
+        except ValueError as exc:
+            raise ItfError(f"{source}: #meta.external: {exc}") from None
+    else:
+        raise ItfError(f"{source}: #meta.external must be a list of kinds of external edit")
+    atomic = meta.get("atomic_writes", False)
+    if not isinstance(atomic, bool):
+        raise ItfError(f"{source}: #meta.atomic_writes must be true or false")
+    return World(kinds=kinds, fingerprint=pick("fingerprint", FINGERPRINTS, "digest"),
+                 timestamps=pick("timestamps", TIMESTAMPS, "coarse"),
+                 aba=pick("aba", ABA_READINGS, "content"), atomic_writes=atomic)
 
 
 def _controllers(trace: ItfTrace, source: str) -> int:
@@ -215,6 +267,16 @@ def _pick_controller(value, n: int, where: str) -> Optional[int]:
     return int(value[1:])
 
 
+def _pick_kind(value, where: str) -> Optional[Kind]:
+    value = _unwrap(value, where, "kind")
+    if value is None:
+        return None
+    try:
+        return Kind.parse(value) if isinstance(value, str) else Kind.parse(repr(value))
+    except ValueError as exc:
+        raise ItfError(f"{where}: {exc}") from None
+
+
 def _pick_mode(value, where: str) -> Optional[Mode]:
     value = _unwrap(value, where, "mode")
     if value is None:
@@ -235,7 +297,7 @@ def execute(ex: Executor, tf: TraceFile, *, compare_states: bool = True) -> Trac
     used = ex.machine.variables_used()
     for i, step in enumerate(tf.steps, 1):
         try:
-            inst, s = ex.step(s, step.step, step.ctrl, step.mode)
+            inst, s = ex.step(s, step.step, step.ctrl, step.mode, step.kind)
         except NotEnabled as exc:
             raise StaleTrace(f"{tf.source}: step {i} ({step.label()}): {exc}") from None
         steps.append(inst)

@@ -38,7 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from sessionfence.conformance.compare import FP_VARS, View
+from sessionfence.conformance.compare import View
+from sessionfence.impl import Fingerprint
 
 PROTOCOL_VERSION = 2
 PROTOCOL_VERSIONS = (1, 2)  # what the runner accepts
@@ -154,9 +155,10 @@ def view_to_json(view: View, acting: Optional[str] = None) -> dict:
     for name, value in view.values.items():
         if name == "file":
             continue
-        if name in FP_VARS:
-            value = ({c: token(v) for c, v in value.items()} if isinstance(value, dict)
-                     else token(value))
+        if isinstance(value, dict):
+            value = {c: token(v) if isinstance(v, Fingerprint) else v for c, v in value.items()}
+        elif isinstance(value, Fingerprint):
+            value = token(value)
         state[name] = value
     out["state"] = state
     if view.detail:

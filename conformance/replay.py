@@ -41,16 +41,20 @@ from typing import Iterable, Optional
 from sessionfence.conformance import model_traces
 from sessionfence.conformance.adapter_client import AdapterError
 from sessionfence.conformance.compare import Diff, fields_for
-from sessionfence.conformance.external_plan import BLIND_SPOT, trace_seed
+from sessionfence.conformance.external_plan import trace_seed
 from sessionfence.conformance.external_writer import ExternalWriter
 from sessionfence.conformance.itf import ItfError
 from sessionfence.conformance.model_traces import StaleTrace, TraceFile
-from sessionfence.conformance.session import Divergence, ReplaySession, SessionOptions
+from sessionfence.conformance.session import (
+    CrossedTick, Divergence, ReplaySession, SessionOptions, Unfaithful,
+)
+
+TICK_RETRIES = 3  # a stat-invisible rewrite that crossed a timestamp tick is retried
 from sessionfence.impl import POLICIES
 from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import WRITE_PHASES, Mode
-from sessionfence.model.machine import build
+from sessionfence.model.machine import ModelDefinitionError, build
 from sessionfence.model.variants import Variant
 
 
@@ -98,10 +102,10 @@ class _Executors:
     def __init__(self) -> None:
         self.cache: dict = {}
 
-    def get(self, variant: Variant, atomic: bool, n: int) -> Executor:
-        key = (variant.name, atomic, n)
+    def get(self, variant: Variant, world, n: int) -> Executor:
+        key = (variant.name, world, n)
         if key not in self.cache:
-            self.cache[key] = Executor(build(variant, atomic_writes=atomic), n)
+            self.cache[key] = Executor(build(variant, world), n)
         return self.cache[key]
 
 
@@ -118,22 +122,16 @@ def load(args: Iterable[str], variants: dict) -> list:
         if variant is None:
             raise BadInput(f"{path}: #meta.variant {tf.variant!r} is not a known variant "
                            f"({', '.join(variants)}); pass --variant-file for your own")
-        ex = executors.get(variant, tf.atomic_writes, tf.controllers)
+        try:
+            ex = executors.get(variant, tf.world, tf.controllers)
+        except ModelDefinitionError as exc:
+            raise BadInput(f"{path}: {exc}") from None
         try:
             run = model_traces.execute(ex, tf)
         except StaleTrace as exc:
             raise BadInput(f"{exc} (the trace does not fit the current model)") from None
         out.append(LoadedTrace(tf, variant, ex, run))
     return out
-
-
-def recorded_kinds(lt: LoadedTrace) -> dict:
-    """{step number: kind} from #meta.external_kinds, if the trace has them
-    (a saved Hypothesis failure records the edits that made it fail)."""
-    raw = lt.tf.meta.get("external_kinds")
-    if not isinstance(raw, dict):
-        return {}
-    return {int(k): v for k, v in raw.items() if str(k).isdigit() and isinstance(v, str)}
 
 
 @dataclass(frozen=True)
@@ -277,7 +275,6 @@ class TraceResult:
     lock_unobserved: bool = False  # holder derived and no lock_file ever reported
     adapter_failure: str = ""
     kinds: dict = field(default_factory=dict)
-    substitutions: list = field(default_factory=list)  # [external_plan.Choice] with a reason
     reproduced: str = ""
     violation: str = ""
     fields: tuple = ()
@@ -374,40 +371,49 @@ class Replayer:
         derived = tuple(getattr(self.driver, "derived", ()))
         result.derived = tuple(f for f in result.fields if f in derived)
         workdir = opts.workdir or self._own_workdir
-        session_opts = SessionOptions(policy, opts.fingerprint, opts.kinds, opts.seed, workdir,
-                                      opts.keep)
+        session_opts = SessionOptions(policy, opts.fingerprint, opts.seed, workdir, opts.keep)
         steps = lt.tf.steps
         seed = trace_seed(opts.seed, [s.label() for s in steps])
-        watch = _Watch(self.driver)
-        session = ReplaySession(lt.executor, watch, self.writer, result.fields,
-                                session_opts, lt.variant.name, seed)
-        recorded = recorded_kinds(lt)
-        divergence = None
-        finished = False
-        failure: Optional[tuple] = None  # (step number, AdapterError)
-        opened = False
-        try:
-            divergence = session.open()
-            opened = True
-            for i, step in enumerate(steps):
-                if divergence is not None:
-                    break
-                before, number = session.state, session.steps_done + 1
-                watch.last = None
-                try:
-                    divergence = session.apply(step, steps[i + 1:], recorded.get(i + 1))
-                finally:  # a property is reported even if the step then diverges
-                    self._check_properties(result, lt, watch, number, before)
-            finished = True
-        except AdapterError as exc:
-            failure = (session.steps_done + 1 if opened else 0, exc)
-        finally:
-            # Locks and fds are given back whatever happened; with --keep the
-            # directory of a divergence or a harness failure stays for a look.
+        for attempt in range(1, TICK_RETRIES + 1):
+            watch = _Watch(self.driver)
+            session = ReplaySession(lt.executor, watch, self.writer, result.fields,
+                                    session_opts, lt.variant.name, seed)
+            divergence = None
+            finished = False
+            failure: Optional[tuple] = None  # (step number, AdapterError)
+            opened = retry = False
+            result.violations.clear()
             try:
-                session.close(diverged=divergence is not None or not finished)
+                divergence = session.open()
+                opened = True
+                for i, step in enumerate(steps):
+                    if divergence is not None:
+                        break
+                    before, number = session.state, session.steps_done + 1
+                    watch.last = None
+                    try:
+                        divergence = session.apply(step, steps[i + 1:])
+                    finally:  # a property is reported even if the step then diverges
+                        self._check_properties(result, lt, watch, number, before)
+                finished = True
+            except CrossedTick as exc:
+                if attempt < TICK_RETRIES:
+                    retry = True
+                else:
+                    result.status, result.skipped = "skipped", f"{exc} ({attempt} attempts)"
+            except Unfaithful as exc:
+                result.status, result.skipped = "skipped", str(exc)
             except AdapterError as exc:
-                failure = failure or (-1, exc)
+                failure = (session.steps_done + 1 if opened else 0, exc)
+            finally:
+                # Locks and fds are given back whatever happened; with --keep the
+                # directory of a divergence or a harness failure stays for a look.
+                try:
+                    session.close(diverged=divergence is not None or not finished)
+                except AdapterError as exc:
+                    failure = failure or (-1, exc)
+            if not retry:
+                break
         if failure is not None:
             divergence = self._adapter_failed(result, lt, session, divergence, *failure)
         elif divergence is not None and result.derived:
@@ -415,8 +421,10 @@ class Replayer:
         result.lock_unobserved = "holder" in result.derived and not watch.lock_seen
         result.executed = session.steps_done
         result.kinds = {k: v for k, v in session.kind_counts.items() if v}
-        result.substitutions = [c for c in session.choices if c.reason]
         result.kept = session.kept
+        if result.status == "skipped":
+            result.seconds = time.perf_counter() - t0
+            return result
         if divergence is not None:
             result.status, result.divergence = "diverged", divergence
         elif lt.violation and lt.run.steps:
@@ -481,8 +489,6 @@ class Summary:
     skipped: int = 0
     steps: int = 0
     seconds: float = 0.0
-    blind_spots: int = 0
-    substitutions: int = 0
     skip_reasons: dict = field(default_factory=dict)
     violations: int = 0  # implementation property violations, all traces
     not_run: int = 0  # traces not replayed because the adapter failed before them
@@ -510,6 +516,4 @@ def summarize(results, seconds: float, not_run: int = 0) -> Summary:
             s.skipped += 1
             reason = r.skip_group or r.skipped
             s.skip_reasons[reason] = s.skip_reasons.get(reason, 0) + 1
-        s.substitutions += len(r.substitutions)
-        s.blind_spots += sum(1 for c in r.substitutions if c.reason == BLIND_SPOT)
     return s

@@ -24,13 +24,13 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
-from sessionfence.conformance.compare import Comparator, Diff, View, expected
-from sessionfence.conformance.external_plan import Choice, KindPlanner
+from sessionfence.conformance.compare import Comparator, Diff, View, expected, fp_vars
+from sessionfence.conformance.external_plan import FileTracker, coarse_timestamps
 from sessionfence.conformance.external_writer import KINDS, ExternalWriter
 from sessionfence.conformance.model_traces import Step
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor
-from sessionfence.model.expr import ALIVE_PHASES
+from sessionfence.model.expr import ALIVE_PHASES, Phase
 from sessionfence.model.machine import Decision
 
 INITIAL_CONTENT = b'{"role":"system","text":"transcript created before the trace"}\n'
@@ -39,6 +39,16 @@ _ALIVE = frozenset(p.name for p in ALIVE_PHASES)
 
 class HarnessError(RuntimeError):
     """The harness itself failed (writer process, a step it must not take)."""
+
+
+class Unfaithful(Exception):
+    """A step cannot be made on real files as the model says (the reason
+    names the physics); the trace is skipped, never changed."""
+
+
+class CrossedTick(Unfaithful):
+    """A same-size rewrite meant to be invisible to stat landed in a new
+    timestamp tick: this attempt says nothing; the trace may be retried."""
 
 
 @dataclass
@@ -56,7 +66,6 @@ class Divergence:
 class SessionOptions:
     policy: object = "reference"  # a policy name, or a Policy instance (in-process only)
     fingerprint: str = "stat"
-    kinds: tuple = KINDS
     seed: int = 0
     workdir: Optional[str] = None  # parent of the per-trace directories
     keep: bool = False  # keep the directory of a diverging trace
@@ -68,13 +77,12 @@ class ReplaySession:
         self.ex, self.driver, self.writer = ex, driver, writer
         self.options = options
         self.variant_name = variant_name
-        self.comparator = Comparator(fields)
-        self.planner = KindPlanner(options.seed if seed is None else seed,
-                                   options.fingerprint, options.kinds)
+        self.comparator = Comparator(fields, fp_vars(ex))
+        self.tracker = FileTracker(options.fingerprint)
         self.state = ex.initial()
         self.steps_done = 0
         self.history: list[str] = []
-        self.choices: list[Choice] = []
+        self.kinds_done: dict = {}  # step number -> kind label
         self.kind_counts = {k: 0 for k in KINDS}
         self.directory = ""
         self.path = ""
@@ -91,6 +99,8 @@ class ReplaySession:
     def open(self) -> Optional[Divergence]:
         self.directory = tempfile.mkdtemp(prefix="replay-", dir=self.options.workdir)
         self.path = os.path.join(self.directory, "session.jsonl")
+        if self.options.fingerprint == "stat" and self.ex.machine.world.stat_blind:
+            self.tracker.coarse = coarse_timestamps(self.directory)
         with open(self.path, "wb") as fh:
             fh.write(INITIAL_CONTENT)
         view = self.driver.setup(self.directory, self.path, self.options.policy,
@@ -114,49 +124,72 @@ class ReplaySession:
 
     # -- steps ---------------------------------------------------------------------
     def recorded_kinds(self) -> dict:
-        """{step number: kind} of the external writes so far (for #meta)."""
-        return {str(c.step): c.kind for c in self.choices}
+        """{step number: kind} of the external writes so far."""
+        return dict(self.kinds_done)
 
     def phases(self) -> list:
         return [self.ex.phase(self.state, c) for c in range(1, self.ex.n + 1)]
 
     def blocked(self, step: Step) -> str:
         """Why the harness cannot take `step` faithfully now ("" if it can)."""
-        return self.planner.tracker.blocks(step.step, step.ctrl)
+        if step.step == "external_write":
+            return self.refusal(step, None)
+        return self.tracker.blocks(step.step, step.ctrl)
 
-    def apply(self, step: Step, future=None, kind: Optional[str] = None) -> Optional[Divergence]:
+    def refusal(self, step: Step, future) -> str:
+        """Why the external edit `step` cannot be made faithfully now ("" if it can)."""
+        try:
+            _, after = self.ex.step(self.state, step.step, None, None, step.kind)
+        except Exception:
+            return ""  # the model refuses it; apply() says so
+        invisible = self.ex.get(after, "file") == self.ex.get(self.state, "file")
+        return self.tracker.refusal(step.kind, self.phases(), future, invisible)
+
+    def apply(self, step: Step, future=None) -> Optional[Divergence]:
         """Fire `step` in the model and on the implementation; compare.
 
         `future`: the steps after this one (trace replay), which lets the
-        planner pick external edits that stay faithful; None without lookahead.
-        `kind`: the external edit wanted for this step (used if faithful).
-        Raises model NotEnabled if the model cannot take the step.
+        physics check see whether an edit stays faithful; None without
+        lookahead. Raises model NotEnabled if the model cannot take the step,
+        Unfaithful if the real files cannot follow it.
         """
         number = self.steps_done + 1
-        inst, after = self.ex.step(self.state, step.step, step.ctrl, step.mode)
+        inst, after = self.ex.step(self.state, step.step, step.ctrl, step.mode, step.kind)
         before_phases = self.phases()
         if step.step == "external_write":
-            choice = self.planner.choose(number, before_phases, future, kind)
-            self.choices.append(choice)
-            self.kind_counts[choice.kind] += 1
+            kind = step.kind.label
+            why = self.refusal(step, future)
+            if why:
+                raise Unfaithful(f"step {number} ({step.label()}): {why}")
+            invisible = self.ex.get(after, "file") == self.ex.get(self.state, "file")
             try:
-                self.writer.write(self.path, choice.kind)
+                reply = self.writer.write(self.path, kind)
             except Exception as exc:
                 raise HarnessError(f"step {number}: the external writer failed: {exc}") from exc
-            self.planner.tracker.wrote(choice.kind, before_phases)
-            self._external_hit(number, choice.kind)
+            if invisible and self.options.fingerprint == "stat":
+                if reply.get("stat_changed") and self.tracker.coarse and \
+                        not any(p in (Phase.write_append, Phase.write_after) for p in before_phases):
+                    raise CrossedTick(f"step {number} ({step.label()}): the rewrite landed in a "
+                                      "new timestamp tick")
+                # Stat cannot see it where it matters (the model says so); the
+                # harness's own observation may, so the model's fingerprint
+                # may meet one more real one from here on.
+                self.comparator.bijection.merge_next(self.ex.get(after, "file"))
+            self.kinds_done[number] = kind
+            self.kind_counts[kind] += 1
+            self.tracker.wrote(step.kind, before_phases)
+            self._external_hit(number, kind)
             view = self.driver.observe()
             model = expected(self.ex, after, None)
-            line = f"{number:>4}  {step.label():<24} [{choice.kind}]"
+            line = f"{number:>4}  {step.label():<24}"
         else:
             why = self.blocked(step)
             if why:
-                raise HarnessError(f"step {number} ({step.label()}) cannot be replayed "
-                                   f"faithfully: {why}")
+                raise Unfaithful(f"step {number} ({step.label()}): {why}")
             mode = step.mode.name if step.mode is not None else None
             view = self.driver.step(step.step, step.ctrl, mode)
             model = expected(self.ex, after, inst.transition.decision)
-            self.planner.tracker.stepped(step.step, step.ctrl, self.ex.phase(after, step.ctrl))
+            self.tracker.stepped(step.step, step.ctrl, self.ex.phase(after, step.ctrl))
             line = f"{number:>4}  {step.label():<24} {model.outcome}"
         diffs = self.comparator.compare(number, model, view)
         self._phases = dict(view.phase)

@@ -302,7 +302,7 @@ def tally(walks: list) -> Tally:
         for inst in w.trace.steps:
             kind = getattr(inst, "kind", None)
             if kind is not None:  # the external writer's kind of edit, where the model has one
-                t.kinds[inst.step, getattr(kind, "name", str(kind))] += 1
+                t.kinds[inst.step, getattr(kind, "label", str(kind))] += 1
         t.stops[w.stop] += 1
         t.violating += bool(w.violations)
         t.violations.update(w.violations.keys())

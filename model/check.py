@@ -26,7 +26,7 @@ from sessionfence.model import invariants as INV
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor, Instance
 from sessionfence.model.machine import Machine, build
-from sessionfence.model.expr import Param
+from sessionfence.model.world import World
 from sessionfence.model.smt import (
     AnyN,
     FixedN,
@@ -63,9 +63,9 @@ class Result:
     property: str
     kind: str  # always | sometimes
     controllers: object  # int, or "any"
-    atomic_writes: bool
+    world: World
     status: str
-    expected: str
+    expected: Optional[str]  # holds | violated | reachable | None (nothing declared)
     method: str
     depth: Optional[int]
     seconds: float
@@ -73,9 +73,19 @@ class Result:
     note: str = ""
 
     @property
+    def atomic_writes(self) -> bool:
+        return self.world.atomic_writes
+
+    @property
+    def fingerprint(self) -> str:
+        return self.world.fingerprint
+
+    @property
     def ok(self) -> bool:
         if self.kind == "sometimes":
             return self.status == "reachable"
+        if self.expected is None:  # no declared verdict: any definitive answer will do
+            return self.status in ("proved", "violated")
         want = "proved" if self.expected == "holds" else "violated"
         return self.status == want
 
@@ -99,26 +109,24 @@ class InvariantReport:
 def prove_invariants(machine: Machine, n: int, invs, props, timeout_ms: int = 30_000) -> InvariantReport:
     """Initiation, consecution (per transition instance) and implication."""
     t0 = time.perf_counter()
-    enc = FixedN(n)
+    enc = FixedN(machine, n)
     tr = Translator(enc)
-    instances = list(enc.instances(machine))
+    instances = list(enc.instances())
     s, s2 = enc.fresh_state("i"), enc.fresh_state("i'")
     inv_now = [tr.expr(i.formula, s, {}) for i in invs]
     inv_next = [tr.expr(i.formula, s2, {}) for i in invs]
     failures: list[str] = []
     count = 0
 
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver = enc.solver(timeout_ms)
     solver.add(tr.init(s))
     for inv, f in zip(invs, inv_now):
         count += 1
         if check_sat(solver, z3.Not(f)) == z3.sat:
             failures.append(f"invariant {inv.name} does not hold initially")
 
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
-    sel = z3.Int("sel")
+    solver = enc.solver(timeout_ms)
+    sel = enc.int("sel")
     solver.add(enc.domain(s), *inv_now, step_relation(tr, instances, s, s2, sel))
     broken = z3.Not(z3.And(inv_next))
     for k, (t, c, m) in enumerate(instances):
@@ -135,8 +143,7 @@ def prove_invariants(machine: Machine, n: int, invs, props, timeout_ms: int = 30
                     who = f" (c{c})" if c else ""
                     failures.append(f"invariant {inv.name} is not preserved by {t.key}{who}")
 
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver = enc.solver(timeout_ms)
     solver.add(enc.domain(s), *inv_now)
     property_ok = {}
     for prop in props:
@@ -206,12 +213,11 @@ def search(machine: Machine, n: int, props, depth: int, progress: Progress, on_f
     """
     executor = Executor(machine, n)
     unroll = Unrolling.start(machine, n, "b")
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver = unroll.enc.solver(timeout_ms)
     solver.add(unroll.tr.init(unroll.states[0]))
     pending = list(props)
     for k in range(depth):
-        last = z3.Int(f"last@{k}")
+        last = unroll.enc.int(f"last@{k}")
         for prop in list(pending):
             goal = event_formula(unroll.tr, unroll.instances, unroll.states[k], prop, last)
             if check_sat(solver, goal) == z3.sat:
@@ -235,19 +241,17 @@ def inductive_subset(machine: Machine, n: int, candidates, timeout_ms: int = 30_
     Repeatedly drops every candidate that fails initiation or is not
     preserved by some transition from a state satisfying all survivors.
     """
-    enc = FixedN(n)
+    enc = FixedN(machine, n)
     tr = Translator(enc)
-    instances = list(enc.instances(machine))
+    instances = list(enc.instances())
     s, s2 = enc.fresh_state("l"), enc.fresh_state("l'")
-    init = z3.Solver()
-    init.set("timeout", timeout_ms)
+    init = enc.solver(timeout_ms)
     init.add(tr.init(s))
     alive = [c for c in candidates
              if check_sat(init, z3.Not(tr.expr(c.formula, s, {}))) == z3.unsat]
-    step = step_relation(tr, instances, s, s2, z3.Int("sel"))
+    step = step_relation(tr, instances, s, s2, enc.int("sel"))
     while alive:
-        solver = z3.Solver()
-        solver.set("timeout", timeout_ms)
+        solver = enc.solver(timeout_ms)
         solver.add(enc.domain(s), step, *[tr.expr(c.formula, s, {}) for c in alive])
         after = [tr.expr(c.formula, s2, {}) for c in alive]
         keep = [c for c, f in zip(alive, after) if check_sat(solver, z3.Not(f)) == z3.unsat]
@@ -266,8 +270,7 @@ def k_induction(machine: Machine, n: int, prop: P.Property, kmax: int, lemmas=()
     which the caller does (`search`) before reporting a proof.
     """
     unroll = Unrolling.start(machine, n, "k")
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver = unroll.enc.solver(timeout_ms)
 
     def assume(st):
         solver.add(unroll.enc.domain(st), *[unroll.tr.expr(l.formula, st, {}) for l in lemmas])
@@ -290,21 +293,21 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=
     influence of the guards, the property and the lemmas; the (already
     proved) lemmas restrict the states a step may start from.
     """
-    enc = FixedN(n)
+    enc = FixedN(machine, n)
     tr = Translator(enc)
-    instances = list(enc.instances(machine))
-    flag = prop.flag(Param("c", "ctrl"))
+    instances = list(enc.instances())
+    flag = enc.flag(prop)
     keep = cone_of_influence(machine, [flag] + [l.formula for l in lemmas])
     s, s2 = enc.fresh_state("h"), enc.fresh_state("h'")
     flat, flat2 = enc.flat(s, keep), enc.flat(s2, keep)
-    sel = z3.Int("sel")
-    fp = z3.Fixedpoint()
+    sel = enc.int("sel")
+    fp = z3.Fixedpoint(ctx=enc.ctx)
     fp.set(engine="spacer")
     fp.set("timeout", int(timeout_s * 1000))
     # Measured on this model: without inlining, Spacer is 2-10x faster.
     fp.set("xform.inline_eager", False)
     fp.set("xform.inline_linear", False)
-    reach = z3.Function("reach", *[x.sort() for x in flat], z3.BoolSort())
+    reach = z3.Function("reach", *[x.sort() for x in flat], z3.BoolSort(enc.ctx))
     fp.register_relation(reach)
     outside = [x for x in enc.flat(s) + enc.flat(s2)
                if not any(x.eq(y) for y in flat + flat2)]
@@ -312,7 +315,10 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=
     known = [tr.expr(l.formula, s, {}) for l in lemmas]
     fp.rule(reach(*flat), tr.init(s, keep))
     fp.rule(reach(*flat2), [reach(*flat), *known, step_relation(tr, instances, s, s2, sel, keep)])
-    result = fp.query(z3.And(reach(*flat), *known, event_formula(tr, instances, s, prop)))
+    try:
+        result = fp.query(z3.And(reach(*flat), *known, event_formula(tr, instances, s, prop)))
+    except z3.Z3Exception as exc:  # canceled: an unknown, never a crash
+        raise SolverUnknown(str(exc) or "Spacer failed") from None
     if result == z3.unsat:
         return "proved"
     if result == z3.sat:
@@ -323,7 +329,7 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=
 # -- the whole check of one variant -----------------------------------------
 
 
-def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_writes: bool = False,
+def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
            progress: Optional[Progress] = None, spacer_timeout_s: float = SPACER_TIMEOUT_S) -> list:
     """Every property of `variant` for `n` controllers: a list of `Result`.
 
@@ -334,15 +340,16 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
     and `sometimes` witnesses); then proofs for what BMC could not refute.
     """
     progress = progress or (lambda msg: None)
-    machine = build(variant, atomic_writes=atomic_writes)
+    machine = build(variant, world)
+    world = machine.world
     results: dict[str, Result] = {}
     notes: dict[str, str] = {}
     t0 = time.perf_counter()
 
     def record(prop, status, method, depth_=None, trace=None, note="", started=t0):
         expected = ("reachable" if prop.kind == "sometimes"
-                    else variant.expectation(prop.name, atomic_writes))
-        results[prop.name] = Result(variant.name, prop.name, prop.kind, n, atomic_writes, status,
+                    else variant.expectation(prop.name, world))
+        results[prop.name] = Result(variant.name, prop.name, prop.kind, n, world, status,
                                     expected, method, depth_, time.perf_counter() - started,
                                     trace, note or notes.get(prop.name, ""))
 
@@ -353,10 +360,6 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
         return [p for p in props if p.name not in results]
 
     always, sometimes = list(P.ALWAYS), list(P.sometimes_for(variant))
-
-    if variant.invariants:
-        _by_invariants(machine, n, variant, always, record, notes, progress)
-
     lemma_cache: list = []
 
     def lemmas():
@@ -365,9 +368,20 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
         if not lemma_cache:
             progress("selecting inductive lemmas")
             own = INV.SETS[variant.invariants] if variant.invariants else ()
-            candidates = list(INV.SHARED) + [i for i in own if i not in INV.SHARED]
+            candidates = INV.for_machine(machine, own)
             lemma_cache.append(inductive_subset(machine, n, candidates))
         return lemma_cache[0]
+
+    def by_lemmas(prop) -> bool:
+        started = time.perf_counter()
+        try:
+            if not lemmas() or not _excluded(machine, n, lemmas(), prop):
+                return False
+        except SolverUnknown:
+            return False
+        record(prop, "proved", f"invariants ({len(lemmas())})", started=started,
+               note="inductive: " + ", ".join(l.name for l in lemmas()))
+        return True
 
     def prove(prop) -> bool:
         started = time.perf_counter()
@@ -396,15 +410,19 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
         notes[prop.name] = "Spacer finds the event reachable"
         return False
 
-    if variant.invariants and pending(always):
-        # The declared invariants failed: a changed rule broke something, and
-        # a shallow search finds most such bugs faster than Spacer would.
+    # The inductive lemmas alone settle a cell whose bad event they exclude.
+    for prop in always:
+        if variant.expectation(prop.name, world) != "violated":
+            by_lemmas(prop)
+    if pending(always):
+        # A shallow search finds most violations faster than Spacer would
+        # fail to prove them.
         try:
             search(machine, n, pending(always), min(depth, SHALLOW_DEPTH), progress, found)
         except SolverUnknown:
             pass  # the full search below reports it
     for prop in pending(always):
-        if variant.expectation(prop.name, atomic_writes) == "holds":
+        if variant.expectation(prop.name, world) != "violated":
             prove(prop)
 
     open_props = pending(always) + sometimes
@@ -425,9 +443,19 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, atomic_write
     return [results[name] for name in order]
 
 
+def _excluded(machine: Machine, n: int, invs, prop) -> bool:
+    """Do `invs` (proved inductive) rule out `prop`'s bad event? (unsat)"""
+    enc = FixedN(machine, n)
+    tr = Translator(enc)
+    s = enc.fresh_state("x")
+    solver = enc.solver(30_000)
+    solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
+    return check_sat(solver, event_formula(tr, list(enc.instances()), s, prop)) == z3.unsat
+
+
 def _by_invariants(machine, n, variant, props, record, notes, progress) -> None:
     progress(f"checking the inductive invariants ({variant.invariants})")
-    invs = INV.SETS[variant.invariants]
+    invs = INV.for_machine(machine, INV.SETS[variant.invariants])
     try:
         report = prove_invariants(machine, n, invs, props)
     except SolverUnknown as exc:
@@ -456,7 +484,7 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
     possible and is reported as such, never as a proof.
     """
     t0 = time.perf_counter()
-    enc = AnyN()
+    enc = AnyN(machine)
     tr = Translator(enc)
     s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
     now = [tr.expr(i.formula, s, {}) for i in invs]
@@ -464,9 +492,7 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
     count = 0
 
     def solver():
-        sol = z3.Solver()
-        sol.set("timeout", timeout_ms)
-        return sol
+        return enc.solver(timeout_ms)
 
     init = solver()
     init.add(tr.init(s))
@@ -511,13 +537,13 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
                 continue
             env, side = enc.step_params(t, f"p{len(events)}")
             events.append(z3.And(*side, tr.expr(t.guard, s, env),
-                                 tr.expr(prop.flag(Param("c", "ctrl")), s, env)))
+                                 tr.expr(enc.flag(prop), s, env)))
         count += 1
         property_ok[prop.name] = check_sat(sol, z3.Or(events)) == z3.unsat
     return InvariantReport(not failures, count, failures, time.perf_counter() - t0, property_ok)
 
 
-def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: bool = False,
+def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
                progress: Optional[Progress] = None, witness_controllers: int = 2) -> list:
     """Every property for any number of controllers.
 
@@ -528,15 +554,26 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: b
     any number: such cells are `unknown`.
     """
     progress = progress or (lambda msg: None)
-    machine = build(variant, atomic_writes=atomic_writes)
+    machine = build(variant, world)
+    world = machine.world
     proved: dict[str, Result] = {}
     failure = ""
     if variant.invariants:
         progress("invariants over any number of controllers")
-        invs = INV.SETS[variant.invariants]
+        invs = INV.for_machine(machine, INV.SETS[variant.invariants])
         t0 = time.perf_counter()
         try:
             report = prove_invariants_any(machine, invs, P.ALWAYS)
+            if not report.proved:
+                # The largest inductive subset may still settle some cells
+                # (the others' invariants are what a limit breaks).
+                from sessionfence.model.infer import Houdini, property_excluded
+
+                kept = Houdini(machine, "any").run(invs, time.perf_counter() + 120)
+                for p in P.ALWAYS:
+                    report.property_ok[p.name] = bool(kept) and \
+                        property_excluded(machine, "any", kept, p)
+                invs, report.proved = kept, bool(kept)
         except SolverUnknown as exc:
             report, failure = None, f"Z3 answered unknown: {exc}"
         if report is not None:
@@ -544,12 +581,12 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: b
             for p in P.ALWAYS:
                 if report.proved and report.property_ok[p.name]:
                     proved[p.name] = Result(
-                        variant.name, p.name, "always", "any", atomic_writes, "proved",
-                        variant.expectation(p.name, atomic_writes),
+                        variant.name, p.name, "always", "any", world, "proved",
+                        variant.expectation(p.name, world),
                         f"quantified invariants ({len(invs)})", None,
                         time.perf_counter() - t0,
                         note=f"{report.obligations} obligations, controllers an uninterpreted sort")
-    fixed = verify(variant, witness_controllers, depth=depth, atomic_writes=atomic_writes,
+    fixed = verify(variant, witness_controllers, depth=depth, world=world,
                    progress=progress)
     out = []
     for r in fixed:
@@ -568,10 +605,10 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, atomic_writes: b
 
 
 def _fires_under_invariants(machine: Machine, n: int, invs, t) -> bool:
-    enc = FixedN(n)
+    enc = FixedN(machine, n)
     tr = Translator(enc)
     s = enc.fresh_state("w")
-    solver = z3.Solver()
+    solver = enc.solver()
     solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
     options = [tr.expr(t.guard, s, enc.env(c, m)) for t2, c, m in enc.instances(machine)
                if t2.key == t.key]

@@ -12,12 +12,11 @@ import random
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Optional
 
-from sessionfence.model import state as S
 from sessionfence.model.expr import (
-    WRITE_MODES,
     At,
     Expr,
     Forall,
+    Kind,
     Lit,
     Mode,
     Named,
@@ -44,10 +43,15 @@ class Instance(NamedTuple):
     def step(self) -> str:
         return self.transition.step
 
+    @property
+    def kind(self) -> Optional[Kind]:
+        return self.transition.kind
+
     def label(self) -> str:
         who = f"c{self.ctrl}" if self.ctrl else "X"
-        mode = f"({self.mode.name})" if self.mode is not None else ""
-        return f"{self.step}{mode} {who}"
+        pick = self.mode.name if self.mode is not None else \
+            (self.kind.label if self.kind is not None else "")
+        return f"{self.step}({pick}) {who}" if pick else f"{self.step} {who}"
 
 
 class NotEnabled(Exception):
@@ -55,18 +59,21 @@ class NotEnabled(Exception):
 
 
 class Layout:
-    """Where each variable lives in the state tuple."""
+    """Where each variable of a machine lives in the state tuple."""
 
-    def __init__(self, n: int):
+    def __init__(self, machine: Machine, n: int):
         if not 1 <= n <= MAX_CONTROLLERS:
             raise ValueError(f"controllers must be between 1 and {MAX_CONTROLLERS}, got {n}")
         self.n = n
+        self.globals = machine.globals
+        self.per_ctrl = machine.per_ctrl
+        self.decl = {v.name: v for v in machine.vars}
         self.index: dict[str, int] = {}
         pos = 0
-        for v in S.GLOBAL_VARS:
+        for v in self.globals:
             self.index[v.name] = pos
             pos += 1
-        for v in S.PER_CTRL_VARS:
+        for v in self.per_ctrl:
             self.index[v.name] = pos  # slot of c1; cN is at pos + N - 1
             pos += n
         self.size = pos
@@ -135,7 +142,7 @@ class Compiler:
     def effect(self, t: Transition):
         lines = ["def effect(s, c, m):", "    t = list(s)"]
         for a in t.assigns:
-            var = S.BY_NAME[a.var]
+            var = self.layout.decl[a.var]
             if isinstance(a, AssignAll):
                 base = self.layout.index[a.var] - 1
                 lines.append(f"    for {a.param.name} in range(1, {self.layout.n + 1}):")
@@ -162,7 +169,7 @@ class Executor:
 
     def __init__(self, machine: Machine, n: int):
         self.machine = machine
-        self.layout = Layout(n)
+        self.layout = Layout(machine, n)
         self.n = n
         comp = Compiler(self.layout)
         self._compiler = comp
@@ -177,9 +184,9 @@ class Executor:
     # -- states ---------------------------------------------------------
     def initial(self) -> tuple:
         values = []
-        for v in S.GLOBAL_VARS:
+        for v in self.layout.globals:
             values.append(_value(v.init))
-        for v in S.PER_CTRL_VARS:
+        for v in self.layout.per_ctrl:
             values.extend([_value(v.init)] * self.n)
         return tuple(values)
 
@@ -202,7 +209,7 @@ class Executor:
     def enabled(self, s: tuple) -> list[Instance]:
         out = []
         for comp, c in self._candidates(s):
-            modes = WRITE_MODES if comp.transition.has_mode else (None,)
+            modes = comp.transition.modes or (None,)
             for m in modes:
                 if comp.condition(s, c, m):
                     out.append(Instance(comp.transition, c, m))
@@ -211,25 +218,36 @@ class Executor:
     def successors(self, s: tuple) -> list[tuple[Instance, tuple]]:
         out = []
         for comp, c in self._candidates(s):
-            modes = WRITE_MODES if comp.transition.has_mode else (None,)
+            modes = comp.transition.modes or (None,)
             for m in modes:
                 if comp.condition(s, c, m):
                     out.append((Instance(comp.transition, c, m), comp.effect(s, c, m)))
         return out
 
-    def find(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None) -> Instance:
-        """The transition that `step` by `ctrl` (with `mode`) fires in `s`."""
+    def find(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None,
+             kind: Optional[Kind] = None) -> Instance:
+        """The transition that `step` by `ctrl` (with `mode`, or `kind` for an
+        external write) fires in `s`."""
         if (step == "external_write") != (ctrl is None):
             raise NotEnabled(f"{step}: external_write takes no controller, every other step one")
         if step == "begin_write" and mode is None:
             raise NotEnabled("begin_write needs a mode (publish, broad or cleanup)")
+        if step == "external_write" and kind is None:
+            raise NotEnabled("external_write needs a kind of edit")
         source = None if ctrl is None else self.phase(s, ctrl)
         for comp in self._by_source.get(source, ()):
             t = comp.transition
-            if t.step == step and comp.condition(s, ctrl, mode if t.has_mode else None):
+            if t.step != step or (t.modes and mode not in t.modes) or t.kind != kind:
+                continue
+            if comp.condition(s, ctrl, mode if t.has_mode else None):
                 return Instance(t, ctrl, mode if t.has_mode else None)
         who = f"c{ctrl} (phase {source.name})" if ctrl else "the external writer"
-        raise NotEnabled(f"{step} is not enabled for {who}")
+        what = f"{step}({kind.label})" if kind is not None else step
+        if step == "external_write" and not any(
+                c.transition.kind == kind for c in self._by_source.get(None, ())):
+            raise NotEnabled(f"{what} is not an edit of this world "
+                             f"({self.machine.world.describe()})")
+        raise NotEnabled(f"{what} is not enabled for {who}")
 
     def fire(self, s: tuple, inst: Instance) -> tuple:
         # Matched by key, so that an instance from another build of the same
@@ -241,8 +259,9 @@ class Executor:
                 return comp.effect(s, inst.ctrl, inst.mode)
         raise NotEnabled(f"{inst.transition.key} is not a transition of this machine")
 
-    def step(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None):
-        inst = self.find(s, step, ctrl, mode)
+    def step(self, s: tuple, step: str, ctrl: Optional[int], mode: Optional[Mode] = None,
+             kind: Optional[Kind] = None):
+        inst = self.find(s, step, ctrl, mode, kind)
         return inst, self.fire(s, inst)
 
     # -- properties and predicates --------------------------------------
@@ -250,7 +269,7 @@ class Executor:
         """Step instances enabled in `s` that are events of `prop`."""
         flag = self._events.get(prop.name)
         if flag is None:
-            flag = self._compiler.predicate(prop.flag(Param("c", "ctrl")), "s, c")
+            flag = self._compiler.predicate(self.machine.flag(prop, Param("c", "ctrl")), "s, c")
             self._events[prop.name] = flag
         return [i for i in self.enabled(s)
                 if i.ctrl is not None and prop.matches(i.transition) and flag(s, i.ctrl)]
@@ -280,7 +299,7 @@ class Executor:
     def decode_raw(self, s: tuple) -> dict:
         """Raw values by variable (per-controller ones as a list c1..cN)."""
         out: dict = {}
-        for v in S.STATE_VARS:
+        for v in self.machine.vars:
             i = self.layout.index[v.name]
             out[v.name] = list(s[i:i + self.n]) if v.per_ctrl else s[i]
         return out
@@ -289,9 +308,9 @@ class Executor:
     def decode(self, s: tuple) -> dict:
         """Readable values: phases and modes by name, holder as c1/none."""
         out: dict = {}
-        for v in S.GLOBAL_VARS:
+        for v in self.layout.globals:
             out[v.name] = _show(v.sort, s[self.layout.index[v.name]])
-        for v in S.PER_CTRL_VARS:
+        for v in self.layout.per_ctrl:
             out[v.name] = {f"c{c}": _show(v.sort, s[self.layout.slot(v.name, c)])
                            for c in range(1, self.n + 1)}
         return out

@@ -10,34 +10,55 @@ from __future__ import annotations
 from typing import Optional
 
 from sessionfence.model.concrete import Executor
-from sessionfence.model.expr import NO_FP
+from sessionfence.model.expr import EMPTY, MISSING, NO_FP
 from sessionfence.model.machine import Decision
 
-COLUMNS = ("#", "step", "ctrl", "mode", "decision", "file", "lock", "phases", "fences",
-           "registry", "ghosts")
+COLUMNS = ("#", "step", "ctrl", "mode", "decision", "file", "world", "lock", "phases", "fences",
+           "data", "registry", "ghosts")
 
 _PHASE_SHORT = {
     "idle": "idle", "held": "held", "released": "rel", "write_before": "w:before",
     "write_append": "w:append", "write_after": "w:after", "done": "done",
     "taken_over": "TAKEN",
 }
-_REGISTRY = (("reg_epoch", "e"), ("reg_gen", "g"), ("reg_fp", "fp"), ("trusted", "trusted"))
+_SHORT = {"reg_epoch": "e", "reg_gen": "g", "reg_fp": "fp"}
+_HIDDEN_PER_CTRL = ("fence", "k_epoch", "k_gen")  # fence has its own column; the rest is noise
 
 
 def fp(value) -> str:
-    return "⊥" if value == NO_FP else f"f{value}"
+    if value == NO_FP:
+        return "⊥"
+    if value == MISSING:
+        return "missing"
+    return f"f{value}"
+
+
+def _value(var, value) -> str:
+    if var.sort == "fp":
+        return fp(value)
+    if var.sort == "bool":
+        return "T" if value else "F"
+    if value == EMPTY:
+        return "empty"
+    return str(value)
 
 
 def state_cells(ex: Executor, s: tuple, used: Optional[set] = None) -> dict:
     d = ex.decode(s)
+    m = ex.machine
     ctrls = list(d["phase"])
     used = used if used is not None else set(d)
-    registry = []
-    for var, short in _REGISTRY:
-        if var in used:
-            value = d[var]
-            shown = fp(value) if var in ("reg_fp", "trusted") else str(value)
-            registry.append(f"{short}={shown}")
+    design = [v for v in m.vars if v.owner == "design" and v.name in used]
+    registry = [f"{_SHORT.get(v.name, v.name)}={_value(v, d[v.name])}"
+                for v in design if not v.per_ctrl]
+    data = []
+    for c in ctrls:
+        items = [f"{v.name}={_value(v, d[v.name][c])}" for v in design
+                 if v.per_ctrl and v.name not in _HIDDEN_PER_CTRL]
+        if items:
+            data.append(f"{c}:" + ",".join(items))
+    world = [f"{v.name}={_value(v, d[v.name])}" for v in m.vars
+             if v.owner == "world" and v.name not in ("file", "clock") and v.name in used]
     ghosts = []
     for var, short in (("ext_released", "rel"), ("ext_alive", "alive")):
         hit = [c for c in ctrls if d[var][c]]
@@ -45,9 +66,11 @@ def state_cells(ex: Executor, s: tuple, used: Optional[set] = None) -> dict:
             ghosts.append(f"{short}:{','.join(hit)}")
     return {
         "file": fp(d["file"]),
+        "world": " ".join(world),
         "lock": d["holder"],
         "phases": " ".join(f"{c}={_PHASE_SHORT[d['phase'][c]]}" for c in ctrls),
-        "fences": " ".join(f"{c}={fp(d['fence'][c])}" for c in ctrls),
+        "fences": " ".join(f"{c}={fp(d['fence'][c])}" for c in ctrls) if "fence" in d else "",
+        "data": " ".join(data),
         "registry": " ".join(registry) or "-",
         "ghosts": " ".join(ghosts) or "-",
     }
@@ -67,7 +90,8 @@ def trace_rows(ex: Executor, trace, violation: str = "") -> list[dict]:
             "#": str(i + 1),
             "step": inst.step,
             "ctrl": f"c{inst.ctrl}" if inst.ctrl else "X",
-            "mode": inst.mode.name if inst.mode is not None else "",
+            "mode": inst.mode.name if inst.mode is not None else
+                    (inst.kind.label if inst.kind is not None else ""),
             "decision": "" if t.decision is Decision.none else t.decision.value,
             **state_cells(ex, trace.states[i + 1], used),
             "mark": mark,

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from sessionfence.model import properties as P
-from sessionfence.model import state as S
 from sessionfence.model.concrete import Executor, Instance
 from sessionfence.model.expr import (
     WRITE_MODES, At, Forall, Lit, Mode, Named, Nobody, Op, Param, Phase, Var,
@@ -63,10 +62,6 @@ class TooManyStates(Exception):
 # -- value classes -------------------------------------------------------------
 
 
-def _is_int_var(name: str) -> bool:
-    return S.BY_NAME[name].sort == "int"
-
-
 def _is_int_lit(value) -> bool:
     return not isinstance(value, (bool, Phase, Mode, Nobody)) and isinstance(value, int)
 
@@ -74,8 +69,9 @@ def _is_int_lit(value) -> bool:
 class _Classes:
     """Union-find over integer variables, plus literals and offsets per class."""
 
-    def __init__(self):
-        self.parent = {v.name: v.name for v in S.STATE_VARS if v.sort == "int"}
+    def __init__(self, machine: Machine):
+        self.ints = {v.name for v in machine.vars if v.sort in ("int", "fp")}
+        self.parent = {name: name for name in self.ints}
         self.literals: dict[str, set] = {}  # var (any member) -> literal values
         self.offsets: dict[str, set] = {}  # var -> k for every term `var + k`
         self.opaque: set[str] = set()  # vars in arithmetic we cannot rename through
@@ -97,7 +93,7 @@ class _Classes:
     def atoms(self, e) -> list:
         if isinstance(e, Named):
             return self.atoms(e.body)
-        if isinstance(e, (Var, At)) and _is_int_var(e.name):
+        if isinstance(e, (Var, At)) and e.name in self.ints:
             if isinstance(e, At):
                 self.walk(e.index)
             return [("var", e.name, 0)]
@@ -159,7 +155,7 @@ class _Classes:
         if isinstance(e, Named):
             return self._is_int(e.body)
         if isinstance(e, (Var, At)):
-            return _is_int_var(e.name)
+            return e.name in self.ints
         if isinstance(e, Lit):
             return _is_int_lit(e.value)
         if isinstance(e, Op):
@@ -179,17 +175,19 @@ class ValueClass:
 
 
 def value_classes(machine: Machine) -> list[ValueClass]:
-    uf = _Classes()
+    uf = _Classes(machine)
     for t in machine.transitions:
         uf.walk(t.condition)
         for a in t.assigns:
-            if not _is_int_var(a.var):
+            if a.var not in uf.ints:
                 uf.walk(a.body if isinstance(a, AssignAll) else a.value)
                 continue
             value = a.body if isinstance(a, AssignAll) else a.value
             uf.relate([("var", a.var, 0)] + uf.atoms(value))
     for prop in P.ALWAYS + P.SOMETIMES:
-        uf.walk(prop.flag(Param("c", "ctrl")))
+        if prop.name == "peer-write-accepted" and not machine.has("fence"):
+            continue
+        uf.walk(machine.flag(prop, Param("c", "ctrl")))
     groups: dict[str, list] = {}
     for name in uf.parent:
         groups.setdefault(uf.find(name), []).append(name)
@@ -237,6 +235,7 @@ class Canonicaliser:
     def __init__(self, executor: Executor):
         self.executor = executor
         layout = executor.layout
+        decl = layout.decl
         self.classes = value_classes(executor.machine)
         self._plan = []
         for vc in self.classes:
@@ -244,11 +243,11 @@ class Canonicaliser:
                 continue  # left alone: exploration may then hit COUNT_CAP, never go wrong
             slots = []
             for name in vc.variables:
-                width = layout.n if S.BY_NAME[name].per_ctrl else 1
+                width = layout.n if decl[name].per_ctrl else 1
                 slots.extend(range(layout.index[name], layout.index[name] + width))
             offsets = {}
             for name, k in vc.offsets:
-                width = layout.n if S.BY_NAME[name].per_ctrl else 1
+                width = layout.n if decl[name].per_ctrl else 1
                 for slot in range(layout.index[name], layout.index[name] + width):
                     offsets.setdefault(slot, set()).add(k)
             self._plan.append((tuple(slots), offsets, vc.literals))
@@ -320,7 +319,7 @@ def forgettable(machine: Machine) -> tuple[frozenset, frozenset]:
             if target in needed and not body <= needed:
                 needed |= body
                 changed = True
-    per_ctrl = {v.name for v in S.PER_CTRL_VARS}
+    per_ctrl = {v.name for v in machine.per_ctrl}
     return final, frozenset(per_ctrl - needed)
 
 
@@ -335,11 +334,12 @@ class Reducer:
         self._phase = [layout.slot("phase", c) for c in range(1, n + 1)]
         final, names = forgettable(executor.machine) if forget else (frozenset(), frozenset())
         self._final = frozenset(int(p) for p in final)
+        machine = executor.machine
         self._forget = [(layout.index[v.name] - 1, executor.initial()[layout.index[v.name]])
-                        for v in S.PER_CTRL_VARS if v.name in names]
-        self._per_ctrl = [layout.index[v.name] - 1 for v in S.PER_CTRL_VARS]
+                        for v in machine.per_ctrl if v.name in names]
+        self._per_ctrl = [layout.index[v.name] - 1 for v in machine.per_ctrl]
         # variables whose value names a controller (the lock holder), 0 = nobody
-        self._ctrl_valued = [layout.index[v.name] + k for v in S.STATE_VARS if v.sort == "ctrl"
+        self._ctrl_valued = [layout.index[v.name] + k for v in machine.vars if v.sort == "ctrl"
                              for k in range(n if v.per_ctrl else 1)]
         identity = tuple(range(1, n + 1))
         self._perms = list(itertools.permutations(identity)) if symmetry else [identity]

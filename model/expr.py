@@ -14,7 +14,7 @@ integers.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Union
 
 
@@ -40,6 +40,32 @@ class Mode(enum.IntEnum):
     cleanup = 3
 
 
+class Kind(enum.IntEnum):
+    """Kind of external edit (`external_write`'s pick); `label` is the name
+    used everywhere outside Python (traces, CLI, docs, diagrams)."""
+
+    append = 1  # a foreign line appended (another process, a cron, an editor)
+    forged_append = 2  # a line that looks like the runtime's own, appended
+    prefix_rewrite = 3  # earlier bytes rewritten in place, then a runtime-looking line
+    same_size_rewrite = 4  # same size, mtime kept: stat cannot see it
+    replace = 5  # a new file renamed over the path (new inode)
+    truncate = 6  # emptied in place
+    delete = 7  # unlinked
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", "-")
+
+    @classmethod
+    def parse(cls, text: str) -> "Kind":
+        try:
+            return cls[text.replace("-", "_")]
+        except KeyError:
+            raise ValueError(f"unknown external edit kind {text!r}; kinds: "
+                             f"{', '.join(k.label for k in cls)}") from None
+
+
+KINDS = tuple(Kind)
 WRITE_MODES = (Mode.publish, Mode.broad, Mode.cleanup)
 WRITE_PHASES = (Phase.write_before, Phase.write_append, Phase.write_after)
 # A controller is "alive" while it can still make a fence decision.
@@ -47,6 +73,11 @@ ALIVE_PHASES = (Phase.held, Phase.released) + WRITE_PHASES
 
 NO_FP = -1
 """The fingerprint of "nothing recorded yet"; real fingerprints are >= 0."""
+MISSING = -2
+"""The fingerprint (and content) of a path with no file: every deletion gives
+the same one, so it is the one value a file can come back to (ABA)."""
+EMPTY = -3
+"""The content of an emptied file (truncate): byte-identical every time."""
 
 
 class Expr:
@@ -97,7 +128,7 @@ class Expr:
 
 @dataclass(frozen=True, eq=False)
 class Lit(Expr):
-    value: Union[int, bool, Phase, Mode, "Nobody"]
+    value: Union[int, bool, Phase, Mode, Kind, "Nobody"]
 
 
 class Nobody:
@@ -119,9 +150,10 @@ NOBODY_VALUE = Nobody()
 
 @dataclass(frozen=True, eq=False)
 class Var(Expr):
-    """A global state variable."""
+    """A global state variable (`decl`: its declaration, for a design's own)."""
 
     name: str
+    decl: object = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +205,7 @@ NOBODY = Lit(NOBODY_VALUE)
 def lift(value) -> Expr:
     if isinstance(value, Expr):
         return value
-    if isinstance(value, (bool, int, Phase, Mode, Nobody)):
+    if isinstance(value, (bool, int, Phase, Mode, Kind, Nobody)):
         return Lit(value)
     raise TypeError(f"cannot use {value!r} ({type(value).__name__}) in a model expression")
 
@@ -233,10 +265,12 @@ def named(name: str, body) -> Named:
 
 
 class PerCtrl:
-    """Indexable handle for a per-controller variable: `phase[c]`."""
+    """Indexable handle for a per-controller variable: `phase[c]` (`decl`:
+    its declaration, for a design's own)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, decl: object = None):
         self.name = name
+        self.decl = decl
 
     def __getitem__(self, index: Expr) -> At:
         return At(self.name, lift(index))
@@ -263,3 +297,34 @@ def walk(expr: Expr):
 
 def variables_of(expr: Expr) -> set[str]:
     return {n.name for n in walk(expr) if isinstance(n, (Var, At))}
+
+
+def subst(expr: Expr, done: dict, acting: Param) -> Expr:
+    """`expr` read in the state after the updates `done` ({var: value}).
+
+    This is how the rules of one step compose in order: a later rule sees
+    what an earlier one assigned. A per-controller variable in `done` was
+    assigned at the `acting` controller, so a read of it at another index
+    `d` becomes `if d = c then value else var[d]`.
+    """
+    if not done:
+        return expr
+    if isinstance(expr, Var):
+        return done.get(expr.name, expr)
+    if isinstance(expr, At):
+        index = subst(expr.index, done, acting)
+        if expr.name not in done:
+            return expr if index is expr.index else At(expr.name, index)
+        if isinstance(index, Param) and index.name == acting.name:
+            return done[expr.name]
+        return ite(index == acting, done[expr.name], At(expr.name, index))
+    if isinstance(expr, Op):
+        args = tuple(subst(a, done, acting) for a in expr.args)
+        return expr if all(a is b for a, b in zip(args, expr.args)) else Op(expr.op, args)
+    if isinstance(expr, Forall):
+        body = subst(expr.body, done, acting)
+        return expr if body is expr.body else Forall(expr.var, expr.distinct, body)
+    if isinstance(expr, Named):
+        body = subst(expr.body, done, acting)
+        return expr if body is expr.body else Named(expr.name, body)
+    return expr

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessionfence.model import state as S
-from sessionfence.model.expr import NOBODY, Expr, Phase, conj, forall, implies
+from sessionfence.model.expr import (
+    MISSING, NOBODY, Expr, Phase, conj, disj, forall, implies, variables_of,
+)
 from sessionfence.model.machine import alive, writing
 
 
@@ -44,6 +46,11 @@ def _current(d):
     return conj(S.k_epoch[d] == S.reg_epoch, S.k_gen[d] == S.reg_gen)
 
 
+def _stale(x: Expr) -> Expr:
+    """`x` is older than the file (or the file is gone: deleted since)."""
+    return disj(x < S.file, S.file == MISSING)
+
+
 def _inv(name, words, formula) -> Invariant:
     return Invariant(name, words, formula)
 
@@ -52,6 +59,15 @@ def _inv(name, words, formula) -> Invariant:
 # variant keeps those that are inductive for it (`check.inductive_subset`);
 # they serve as background lemmas for the automatic proofs, and open the
 # reference's invariant set.
+def _not_newer(name: str, top) -> Expr:
+    var = getattr(S, name)
+    if name in ("reg_fp", "trusted", "file"):
+        return var <= top
+    return forall(lambda d: var[d] <= top)
+
+
+_FP_VARS = ("fence", "before", "mine", "reg_fp", "trusted")
+
 SHARED = (
     _inv("lock-owner",
          "a controller holds the lock exactly when it is held or inside a write section",
@@ -63,15 +79,30 @@ SHARED = (
          forall(lambda d: conj(
              implies(S.phase[d] == Phase.idle, ~S.ext_alive[d] & ~S.ext_released[d]),
              implies(S.ext_released[d], S.ext_alive[d])))),
-    _inv("no-future-fingerprints",
-         "nothing recorded is newer than the file: every fingerprint the registry "
-         "or a controller holds is one the file has already had",
-         conj(S.file >= 0, S.reg_fp <= S.file, S.trusted <= S.file,
-              forall(lambda d: conj(S.fence[d] <= S.file, S.before[d] <= S.file,
-                                    S.mine[d] <= S.file)))),
 )
 
-REFERENCE = SHARED + (
+# Fingerprints are fresh: nothing recorded is newer than the newest one
+# handed out. Without a separate counter the file counts its own states;
+# with one (deletions and stat-blind rewrites make the file stop counting)
+# the counter does. `fresh_facts` picks the set that fits a machine.
+_FILE_COUNTS = (
+    _inv("file-issued", "the file's fingerprint is one handed out", S.file >= 0),
+    *(_inv(f"no-future-{x}", f"{x} is not newer than the file", _not_newer(x, S.file))
+      for x in _FP_VARS),
+)
+_CLOCK_COUNTS = (
+    _inv("file-issued-or-missing", "the file's fingerprint is one handed out, or it is missing",
+         conj(S.clock >= 0, disj(conj(S.file >= 0, S.file <= S.clock), S.file == MISSING))),
+    *(_inv(f"no-future-{x}", f"{x} is not newer than the newest fingerprint",
+           _not_newer(x, S.clock)) for x in _FP_VARS),
+)
+
+
+def fresh_facts(machine) -> tuple:
+    return _CLOCK_COUNTS if machine.has("clock") else _FILE_COUNTS
+
+
+REFERENCE_OWN = (
     # -- bookkeeping -------------------------------------------------------
     _inv("epochs-issued",
          "every live controller's epoch and the registry's epoch were issued already",
@@ -82,7 +113,17 @@ REFERENCE = SHARED + (
          "a live controller of the registry's epoch has never seen a generation the registry has not",
          forall(lambda d: implies(conj(alive(d), S.k_epoch[d] == S.reg_epoch),
                                   S.k_gen[d] <= S.reg_gen))),
+    _inv("known-files-exist",
+         "what a live controller knows, and what a writer read, is a file that existed",
+         conj(implies(S.reg_epoch >= 1, S.reg_fp >= 0),
+              forall(lambda d: conj(implies(alive(d), S.fence[d] >= 0),
+                               implies(S.phase[d].isin((Phase.write_append, Phase.write_after)),
+                                       S.before[d] >= 0),
+                               implies(S.phase[d] == Phase.write_after, S.mine[d] >= 0))))),
     # -- clean controllers: the registry tells the truth -------------------
+    _inv("clean-file-present",
+         "while a clean controller lives, the file exists (only an external edit deletes it)",
+         forall(lambda d: implies(_clean(d), S.file != MISSING))),
     _inv("clean-in-current-epoch",
          "a clean controller belongs to the registry's current epoch",
          forall(lambda d: implies(_clean(d), S.k_epoch[d] == S.reg_epoch))),
@@ -120,23 +161,34 @@ REFERENCE = SHARED + (
          "an exposed controller's fence is older than the file",
          forall(lambda d: implies(
              conj(_exposed(d), S.phase[d].isin((Phase.held, Phase.released, Phase.write_before))),
-             S.fence[d] < S.file))),
+             _stale(S.fence[d])))),
     _inv("exposed-read-stale",
          "an exposed writer before append read a file that has changed since",
          forall(lambda d: implies(conj(S.phase[d] == Phase.write_append, S.ext_alive[d]),
-                                  S.before[d] < S.file))),
+                                  _stale(S.before[d])))),
     _inv("exposed-write-invalid",
          "an exposed writer after append did not extend the file it read, or the file changed since",
          forall(lambda d: implies(conj(S.phase[d] == Phase.write_after, S.ext_alive[d]),
-                                  (~S.landed[d]) | (S.mine[d] < S.file)))),
+                                  (~S.landed[d]) | _stale(S.mine[d])))),
     _inv("exposed-epoch-dead",
          "if an exposed controller's epoch is still the registry's, the registry lags the file",
          forall(lambda d: implies(conj(_exposed(d), S.k_epoch[d] == S.reg_epoch),
-                                  S.reg_fp < S.file))),
+                                  _stale(S.reg_fp)))),
     _inv("epochs-separate",
          "an exposed and a clean controller never share an epoch",
          forall(lambda d, e: implies(conj(_exposed(d), _clean(e)),
                                      S.k_epoch[d] != S.k_epoch[e]), arity=2)),
 )
 
-SETS = {"reference": REFERENCE}
+REFERENCE = SHARED + _FILE_COUNTS + REFERENCE_OWN  # as for the brief's world
+SETS = {"reference": REFERENCE_OWN}
+
+
+def for_machine(machine, own: tuple = ()) -> list:
+    """The shared facts that fit `machine`, its freshness facts, and `own`."""
+    return [i for i in SHARED + fresh_facts(machine) + tuple(own) if fits(machine, i)]
+
+
+def fits(machine, inv: Invariant) -> bool:
+    """Does `machine` have every variable `inv` talks about?"""
+    return variables_of(inv.formula) <= {v.name for v in machine.vars}

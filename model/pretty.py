@@ -8,7 +8,10 @@ reports and the diff of two variants.
 from __future__ import annotations
 
 from sessionfence.model.expr import (
+    EMPTY,
+    MISSING,
     NO_FP,
+    Kind,
     At,
     Expr,
     Forall,
@@ -36,8 +39,14 @@ def _lit(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (Phase, Mode)):
         return value.name
+    if isinstance(value, Kind):
+        return value.label
     if value == NO_FP:
         return "⊥"
+    if value == MISSING:
+        return "missing"
+    if value == EMPTY:
+        return "empty"
     return str(value)
 
 
@@ -117,11 +126,7 @@ def _membership(e: Op):
 def assignment(a, *, short: bool = True) -> str:
     if isinstance(a, AssignAll):
         return f"∀{a.param.name}: {a.var}[{a.param.name}] := {text(a.body, short=short)}"
-    target = a.var
-    from sessionfence.model import state as S
-
-    if S.BY_NAME[a.var].per_ctrl:
-        target = f"{a.var}[c]"
+    target = f"{a.var}[c]" if a.per_ctrl else a.var
     value = text(a.value, short=short)
     if isinstance(a.value, Op) and a.value.op in ("eq", "lt", "le", "and", "or"):
         value = f"({value})"
@@ -154,7 +159,13 @@ def guard(t: Transition, *, short: bool = True) -> str:
 def label(t: Transition, *, short: bool = True) -> str:
     """`step [guard] / effects` in one line, e.g. `reacquire [lock free ∧ check]`."""
     g = guard(t, short=short)
-    head = t.step if t.source is None or not t.has_mode else f"{t.step}(m)"
+    if t.kind is not None:
+        head = f"{t.step}({t.kind.label})"
+    elif t.has_mode:
+        head = f"{t.step}({'|'.join(m.name for m in t.modes)})" if len(t.modes) < 3 \
+            else f"{t.step}(m)"
+    else:
+        head = t.step
     out = head if g == "true" else f"{head} [{g}]"
     eff = effects(t, short=short)
     if eff:

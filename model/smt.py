@@ -2,28 +2,31 @@
 
 Two encodings share one translator:
 
-* `FixedN(n)`: controllers are the integers 1..n (0 = nobody); a per-controller
-  variable is n scalar constants; quantifiers over controllers expand to
-  finite conjunctions. Used for bounded model checking, k-induction, Spacer
-  and invariant proofs at a fixed size.
-* `AnyN()`: controllers are an uninterpreted sort `Ctrl` with a distinguished
-  element `nobody`; a per-controller variable is an array `Ctrl -> value`;
-  quantifiers are real. Used for the parametric proof ("any number of
-  controllers").
+* `FixedN(machine, n)`: controllers are the integers 1..n (0 = nobody); a
+  per-controller variable is n scalar constants; quantifiers over
+  controllers expand to finite conjunctions. Used for bounded model checking,
+  k-induction, Spacer and invariant proofs at a fixed size.
+* `AnyN(machine)`: controllers are an uninterpreted sort `Ctrl` with a
+  distinguished element `nobody`; a per-controller variable is an array
+  `Ctrl -> value`; quantifiers are real. Used for the parametric proof
+  ("any number of controllers").
 
-Enumerations (phase, mode) are integers in every encoding, so that the
-fixed-point engine sees only integers and booleans.
+Every encoding lives in its own `z3.Context` (`ctx`): each check starts from
+a fresh solver state, so the same question gets the same answer (and the
+same counterexample) whatever was asked before it, in this process or any
+other, and a check can be interrupted from another thread without
+touching the others. Enumerations (phase, mode) are integers.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Optional
+
 import z3
 
-from sessionfence.model import state as S
 from sessionfence.model.expr import (
-    WRITE_MODES,
     At,
     Expr,
     Forall,
@@ -43,46 +46,72 @@ from sessionfence.model.properties import Property
 _RANGES = {"phase": (0, max(Phase)), "mode": (0, max(Mode))}
 
 
-def _sort_of(var: S.StateVar):
-    return z3.BoolSort() if var.sort == "bool" else z3.IntSort()
-
-
-def _lit(value) -> z3.ExprRef:
-    if isinstance(value, bool):
-        return z3.BoolVal(value)
-    return z3.IntVal(int(value))
-
-
-class FixedN:
-    """Controllers 1..n; per-controller variables are n scalars."""
+class _Encoding:
+    """What both encodings share: the machine, its variables and the context."""
 
     parametric = False
 
-    def __init__(self, n: int):
+    def __init__(self, machine: Machine, ctx: Optional[z3.Context]):
+        self.machine = machine
+        self.ctx = ctx if ctx is not None else z3.Context()
+        self.vars = machine.vars
+
+    def sort_of(self, var):
+        return z3.BoolSort(self.ctx) if var.sort == "bool" else z3.IntSort(self.ctx)
+
+    def lit(self, value) -> z3.ExprRef:
+        if isinstance(value, bool):
+            return z3.BoolVal(value, self.ctx)
+        return z3.IntVal(int(value), self.ctx)
+
+    def true(self):
+        return z3.BoolVal(True, self.ctx)
+
+    def false(self):
+        return z3.BoolVal(False, self.ctx)
+
+    def int(self, name: str):
+        return z3.Int(name, self.ctx)
+
+    def solver(self, timeout_ms: Optional[int] = None) -> z3.Solver:
+        s = z3.Solver(ctx=self.ctx)
+        if timeout_ms is not None:
+            s.set("timeout", int(timeout_ms))
+        return s
+
+    def flag(self, prop: Property) -> Expr:
+        return self.machine.flag(prop, Param("c", "ctrl"))
+
+
+class FixedN(_Encoding):
+    """Controllers 1..n; per-controller variables are n scalars."""
+
+    def __init__(self, machine: Machine, n: int, ctx: Optional[z3.Context] = None):
+        super().__init__(machine, ctx)
         self.n = n
         self.ctrls = tuple(range(1, n + 1))
 
     def fresh_state(self, tag: str) -> dict:
         st: dict = {}
-        for v in S.STATE_VARS:
+        for v in self.vars:
             if v.per_ctrl:
-                st[v.name] = [z3.Const(f"{v.name}[c{c}]@{tag}", _sort_of(v)) for c in self.ctrls]
+                st[v.name] = [z3.Const(f"{v.name}[c{c}]@{tag}", self.sort_of(v)) for c in self.ctrls]
             else:
-                st[v.name] = z3.Const(f"{v.name}@{tag}", _sort_of(v))
+                st[v.name] = z3.Const(f"{v.name}@{tag}", self.sort_of(v))
         return st
 
     def flat(self, st: dict, keep=None) -> list:
         out = []
-        for v in S.STATE_VARS:
+        for v in self.vars:
             if keep is None or v.name in keep:
                 out.extend(st[v.name] if v.per_ctrl else [st[v.name]])
         return out
 
     def nobody(self):
-        return z3.IntVal(0)
+        return z3.IntVal(0, self.ctx)
 
     def ctrl_value(self, c: int):
-        return z3.IntVal(c)
+        return z3.IntVal(c, self.ctx)
 
     def read(self, st: dict, name: str, index):
         if not isinstance(index, int):
@@ -93,22 +122,22 @@ class FixedN:
 
     def forall(self, tr, e: Forall, st, env):
         skip = {env[p.name] for p in e.distinct}
-        return z3.And([tr.expr(e.body, st, {**env, e.var.name: d})
-                       for d in self.ctrls if d not in skip] or [z3.BoolVal(True)])
+        parts = [tr.expr(e.body, st, {**env, e.var.name: d}) for d in self.ctrls if d not in skip]
+        return z3.And(parts) if parts else self.true()
 
     def domain(self, st: dict) -> z3.BoolRef:
         """Values the concrete semantics can hold (phases, modes, holder)."""
         parts = [z3.And(st["holder"] >= 0, st["holder"] <= self.n)]
-        for v in S.PER_CTRL_VARS:
-            if v.sort in _RANGES:
+        for v in self.vars:
+            if v.per_ctrl and v.sort in _RANGES:
                 lo, hi = _RANGES[v.sort]
                 parts += [z3.And(x >= lo, x <= hi) for x in st[v.name]]
         return z3.And(parts)
 
-    def instances(self, machine: Machine):
-        for t in machine.transitions:
+    def instances(self, machine: Optional[Machine] = None):
+        for t in (machine or self.machine).transitions:
             ctrls = (None,) if t.source is None else self.ctrls
-            modes = WRITE_MODES if t.has_mode else (None,)
+            modes = t.modes or (None,)
             for c, m in itertools.product(ctrls, modes):
                 yield t, c, m
 
@@ -122,7 +151,7 @@ class FixedN:
 
     def values(self, model: z3.ModelRef, st: dict) -> dict:
         out = {}
-        for v in S.STATE_VARS:
+        for v in self.vars:
             if v.per_ctrl:
                 out[v.name] = [_py(model.eval(x, model_completion=True)) for x in st[v.name]]
             else:
@@ -130,25 +159,26 @@ class FixedN:
         return out
 
 
-class AnyN:
+class AnyN(_Encoding):
     """Controllers are an uninterpreted sort; per-controller state is an array."""
 
     parametric = True
 
-    def __init__(self):
-        self.ctrl = z3.DeclareSort("Ctrl")
+    def __init__(self, machine: Machine, ctx: Optional[z3.Context] = None):
+        super().__init__(machine, ctx)
+        self.ctrl = z3.DeclareSort("Ctrl", self.ctx)
         self._nobody = z3.Const("nobody", self.ctrl)
         self._fresh = itertools.count()
 
     def fresh_state(self, tag: str) -> dict:
         st: dict = {}
-        for v in S.STATE_VARS:
+        for v in self.vars:
             if v.per_ctrl:
-                st[v.name] = z3.Array(f"{v.name}@{tag}", self.ctrl, _sort_of(v))
+                st[v.name] = z3.Array(f"{v.name}@{tag}", self.ctrl, self.sort_of(v))
             elif v.sort == "ctrl":
                 st[v.name] = z3.Const(f"{v.name}@{tag}", self.ctrl)
             else:
-                st[v.name] = z3.Const(f"{v.name}@{tag}", _sort_of(v))
+                st[v.name] = z3.Const(f"{v.name}@{tag}", self.sort_of(v))
         return st
 
     def nobody(self):
@@ -169,12 +199,12 @@ class AnyN:
     def domain(self, st: dict) -> z3.BoolRef:
         d = self.bound("d")
         parts = []
-        for v in S.PER_CTRL_VARS:
-            if v.sort in _RANGES:
+        for v in self.vars:
+            if v.per_ctrl and v.sort in _RANGES:
                 lo, hi = _RANGES[v.sort]
                 x = z3.Select(st[v.name], d)
                 parts.append(z3.And(x >= lo, x <= hi))
-        return z3.ForAll([d], z3.And(parts))
+        return z3.ForAll([d], z3.And(parts)) if parts else self.true()
 
     def step_params(self, t: Transition, tag: str):
         """Symbolic controller and mode for one transition, with their side conditions."""
@@ -185,9 +215,9 @@ class AnyN:
             env["c"] = c
             side.append(c != self._nobody)
         if t.has_mode:
-            m = z3.Int(f"m@{tag}")
+            m = self.int(f"m@{tag}")
             env["m"] = m
-            side.append(z3.Or([m == int(x) for x in WRITE_MODES]))
+            side.append(z3.Or([m == int(x) for x in t.modes]))
         return env, side
 
     def relation(self, tr, st, nxt, t: Transition, env) -> z3.BoolRef:
@@ -200,11 +230,11 @@ class AnyN:
                 d = self.bound(a.param.name)
                 body = tr.expr(a.body, st, {**env, a.param.name: d})
                 eqs.append(nxt[a.var] == z3.Lambda([d], body))
-            elif S.BY_NAME[a.var].per_ctrl:
+            elif a.per_ctrl:
                 eqs.append(nxt[a.var] == z3.Store(st[a.var], env["c"], tr.expr(a.value, st, env)))
             else:
                 eqs.append(nxt[a.var] == tr.expr(a.value, st, env))
-        for v in S.STATE_VARS:
+        for v in self.vars:
             if v.name not in done:
                 eqs.append(nxt[v.name] == st[v.name])
         return z3.And(eqs)
@@ -221,7 +251,7 @@ class Translator:
         if isinstance(e, Lit):
             if isinstance(e.value, Nobody):
                 return enc.nobody()
-            return _lit(e.value)
+            return enc.lit(e.value)
         if isinstance(e, Var):
             return st[e.name]
         if isinstance(e, At):
@@ -233,7 +263,7 @@ class Translator:
         if isinstance(e, Param):
             value = env[e.name]
             if isinstance(value, int) and not isinstance(value, bool):
-                return enc.ctrl_value(value) if e.sort == "ctrl" else z3.IntVal(value)
+                return enc.ctrl_value(value) if e.sort == "ctrl" else enc.lit(value)
             return value
         if isinstance(e, Named):
             return self.expr(e.body, st, env)
@@ -243,9 +273,9 @@ class Translator:
             a = [self.expr(x, st, env) for x in e.args]
             op = e.op
             if op == "and":
-                return z3.And(a)
+                return z3.And(a) if a else enc.true()
             if op == "or":
-                return z3.Or(a)
+                return z3.Or(a) if a else enc.false()
             if op == "not":
                 return z3.Not(a[0])
             if op == "implies":
@@ -263,21 +293,22 @@ class Translator:
         raise TypeError(f"cannot translate {e!r}")
 
     def init(self, st: dict, keep=None) -> z3.BoolRef:
+        enc = self.enc
         parts = []
-        for v in S.STATE_VARS:
+        for v in enc.vars:
             if keep is not None and v.name not in keep:
                 continue
             if v.sort == "ctrl":
-                value = self.enc.nobody() if isinstance(v.init, Nobody) else self.enc.ctrl_value(v.init)
+                value = enc.nobody() if isinstance(v.init, Nobody) else enc.ctrl_value(v.init)
             else:
-                value = _lit(v.init)
-            if v.per_ctrl and self.enc.parametric:
-                parts.append(st[v.name] == z3.K(self.enc.ctrl, value))
+                value = enc.lit(v.init)
+            if v.per_ctrl and enc.parametric:
+                parts.append(st[v.name] == z3.K(enc.ctrl, value))
             elif v.per_ctrl:
                 parts += [x == value for x in st[v.name]]
             else:
                 parts.append(st[v.name] == value)
-        return z3.And(parts)
+        return z3.And(parts) if parts else enc.true()
 
 
 @dataclass
@@ -291,9 +322,10 @@ class Unrolling:
     tag: str = ""
 
     @classmethod
-    def start(cls, machine: Machine, n: int, tag: str = "") -> "Unrolling":
-        enc = FixedN(n)
-        return cls(Translator(enc), list(enc.instances(machine)), [enc.fresh_state(f"{tag}0")], [], tag)
+    def start(cls, machine: Machine, n: int, tag: str = "",
+              ctx: Optional[z3.Context] = None) -> "Unrolling":
+        enc = FixedN(machine, n, ctx)
+        return cls(Translator(enc), list(enc.instances()), [enc.fresh_state(f"{tag}0")], [], tag)
 
     @property
     def enc(self) -> FixedN:
@@ -303,7 +335,7 @@ class Unrolling:
         """Add one step; returns its constraint (s_k -> s_k+1)."""
         k = len(self.states) - 1
         st, nxt = self.states[-1], self.enc.fresh_state(f"{self.tag}{k + 1}")
-        sel = z3.Int(f"sel{self.tag}@{k}")
+        sel = self.enc.int(f"sel{self.tag}@{k}")
         self.states.append(nxt)
         self.selectors.append(sel)
         return step_relation(self.tr, self.instances, st, nxt, sel)
@@ -328,12 +360,12 @@ def step_relation(tr: Translator, instances: list, st: dict, nxt: dict, sel, kee
                 for d in enc.ctrls:
                     value = tr.expr(a.body, st, {**env, a.param.name: d})
                     updates.setdefault((a.var, d), []).append((k, value))
-            elif S.BY_NAME[a.var].per_ctrl:
+            elif a.per_ctrl:
                 updates.setdefault((a.var, c), []).append((k, tr.expr(a.value, st, env)))
             else:
                 updates.setdefault((a.var, None), []).append((k, tr.expr(a.value, st, env)))
     eqs = [sel >= 0, sel < len(instances)] + guards
-    for v in S.STATE_VARS:
+    for v in enc.vars:
         if keep is not None and v.name not in keep:
             continue
         slots = [(d, st[v.name][d - 1], nxt[v.name][d - 1]) for d in enc.ctrls] if v.per_ctrl \
@@ -349,13 +381,14 @@ def step_relation(tr: Translator, instances: list, st: dict, nxt: dict, sel, kee
 def event_formula(tr: Translator, instances: list, st: dict, prop: Property, sel=None) -> z3.BoolRef:
     """`prop`'s event can happen next in `st` (optionally: via instance `sel`)."""
     parts = []
+    flag = tr.enc.flag(prop)
     for k, (t, c, m) in enumerate(instances):
         if c is None or not prop.matches(t):
             continue
         env = tr.enc.env(c, m)
-        here = z3.And(tr.expr(t.guard, st, env), tr.expr(prop.flag(Param("c", "ctrl")), st, env))
+        here = z3.And(tr.expr(t.guard, st, env), tr.expr(flag, st, env))
         parts.append(z3.And(sel == k, here) if sel is not None else here)
-    return z3.Or(parts) if parts else z3.BoolVal(False)
+    return z3.Or(parts) if parts else tr.enc.false()
 
 
 def cone_of_influence(machine: Machine, exprs) -> set:
@@ -378,8 +411,13 @@ def cone_of_influence(machine: Machine, exprs) -> set:
     return need
 
 
-def check_sat(solver: z3.Solver, *assumptions) -> z3.CheckSatResult:
-    result = solver.check(*assumptions)
+def check_sat(solver, *assumptions) -> z3.CheckSatResult:
+    """`solver.check`, with `unknown` (a time-out, a cancellation) raised as
+    SolverUnknown: never a verdict."""
+    try:
+        result = solver.check(*assumptions)
+    except z3.Z3Exception as exc:  # canceled, out of memory: an unknown, never a crash
+        raise SolverUnknown(str(exc) or "Z3 failed") from None
     if result == z3.unknown:
         raise SolverUnknown(solver.reason_unknown())
     return result

@@ -21,6 +21,7 @@ import os
 import runpy
 import traceback
 
+from sessionfence.model.machine import ModelDefinitionError, build
 from sessionfence.model.variants import BUILTIN, Variant
 
 
@@ -37,6 +38,13 @@ def load(path: str) -> list[Variant]:
         namespace = runpy.run_path(path, run_name="sessionfence_variant_file")
     except SyntaxError as exc:
         raise VariantFileError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:  # a variant file that exits is an error, never a pass
+        line = _line_in(path, exc)
+        where = f"{path}:{line}" if line else path
+        raise VariantFileError(f"{where}: the variant file called sys.exit({exc.code!r}); "
+                               f"it must define VARIANT or VARIANTS and return") from None
+    except RecursionError:
+        raise VariantFileError(f"{path}: recursion too deep while loading the file") from None
     except Exception as exc:  # the maintainer's code: report where it failed
         line = _line_in(path, exc)
         where = f"{path}:{line}" if line else path
@@ -58,6 +66,14 @@ def load(path: str) -> list[Variant]:
                 f"variant file {path}: variant name {item.name!r} is a built-in name; "
                 "give your variant a name of its own"
             )
+        # Build it once now: a rule that raises, assigns what it may not or
+        # reads a ghost is reported here, naming file, line, step and rule.
+        try:
+            build(item)
+        except ModelDefinitionError as exc:
+            text = str(exc)
+            raise VariantFileError(text if text.startswith(path) or ".py:" in text.split(" ")[0]
+                                   else f"{path}: {text}") from None
     return items
 
 

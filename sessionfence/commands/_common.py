@@ -13,6 +13,7 @@ from sessionfence.model import variant_file
 from sessionfence.model.concrete import MAX_CONTROLLERS
 from sessionfence.model.machine import build
 from sessionfence.model.variants import BUILTIN, Variant
+from sessionfence.model.world import ABA_READINGS, FINGERPRINTS, TIMESTAMPS, World, parse_kinds
 
 MAX_DEPTH = 100
 JSON_SCHEMA = 1  # raised when a field changes meaning or goes away (docs/json-output.md)
@@ -129,3 +130,43 @@ def writable_directory(path: str, flag: str = "--out") -> str:
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: directory is not writable; choose another")
     return path
+
+
+def add_world_arguments(parser: argparse.ArgumentParser, *, both: bool = False) -> None:
+    """The world a model is checked in: fingerprints, external edits, readings."""
+    if both:
+        parser.add_argument("--fingerprint", choices=FINGERPRINTS + ("both",), default="both",
+                            help="fingerprint mode of the model: digest (injective, the brief's "
+                            "assumption), stat (a same-size rewrite can be invisible) or both "
+                            "(default)")
+    else:
+        parser.add_argument("--fingerprint", choices=FINGERPRINTS, default="digest",
+                            help="fingerprint mode of the model (default digest)")
+    parser.add_argument("--timestamps", choices=TIMESTAMPS, default="coarse",
+                        help="stat mode: coarse (a same-size rewrite is invisible anywhere; "
+                        "default) or multigrain (only inside a holder's own write window)")
+    parser.add_argument("--external", type=_kinds, default=None, metavar="KIND,...",
+                        help="restrict the external edits to these kinds (append, forged-append, "
+                        "prefix-rewrite, same-size-rewrite, replace, truncate, delete)")
+    parser.add_argument("--atomic-writes", action="store_true",
+                        help="make each write section atomic with respect to the external writer")
+    parser.add_argument("--aba", choices=ABA_READINGS, default="content",
+                        help="how the properties read an undone edit: content (an accept of "
+                        "bytes identical to what the controller had is no violation; default) "
+                        "or history (any accept after an external edit is)")
+
+
+def _kinds(value: str):
+    try:
+        return parse_kinds(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def worlds(args) -> list:
+    """The worlds the command line asks for (one per fingerprint mode)."""
+    modes = FINGERPRINTS if args.fingerprint == "both" else (args.fingerprint,)
+    base = dict(timestamps=args.timestamps, atomic_writes=args.atomic_writes, aba=args.aba)
+    if args.external:
+        base["kinds"] = args.external
+    return [World(fingerprint=m, **base) for m in modes]

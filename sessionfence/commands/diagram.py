@@ -52,8 +52,7 @@ def add_arguments(parser) -> None:
                         help="svg, png or dot (default: from --out's extension, else svg)")
     parser.add_argument("--controllers", type=_common.fixed_controllers, default=2, metavar="N",
                         help="controllers for states and trace (default 2)")
-    parser.add_argument("--atomic-writes", action="store_true",
-                        help="write sections atomic with respect to the external writer")
+    _common.add_world_arguments(parser)
     trace = parser.add_argument_group("trace")
     trace.add_argument("--trace", metavar="FILE", help="an ITF trace (.itf.json) to draw")
     parser.add_argument("--property", choices=[p.name for p in P.ALWAYS],
@@ -62,7 +61,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--against", metavar="NAME", default=docs.REFERENCE,
                         help="diff: the variant to compare with (default reference)")
     states = parser.add_argument_group("states (the small instance)")
-    states.add_argument("--external", type=_count, default=Bounds.external, metavar="K",
+    states.add_argument("--external-writes", type=_count, default=Bounds.external, metavar="K",
                         help=f"external writes per path (default {Bounds.external})")
     states.add_argument("--writes", type=_writes, default=Bounds.writes, metavar="W",
                         help=f"write sections per path, or 'any' (default {Bounds.writes})")
@@ -168,7 +167,8 @@ def _build(args, info: dict) -> str:
         return _trace(args, info)
     variant = _variant(args)
     info["variant"] = variant.name
-    machine = build(variant, atomic_writes=args.atomic_writes)
+    (world,) = _common.worlds(args)
+    machine = build(variant, world)
     if args.kind == "machine":
         return machine_graph(machine).source()
     if args.kind == "diff":
@@ -177,9 +177,9 @@ def _build(args, info: dict) -> str:
             raise UsageError(f"--against {other.name} is the variant itself; "
                              "name another one to compare with")
         info["against"] = other.name
-        return diff_graph(build(other, atomic_writes=args.atomic_writes), machine).source()
+        return diff_graph(build(other, world), machine).source()
     info["controllers"] = args.controllers
-    bounds = Bounds(args.external, args.writes, args.modes, args.dispose)
+    bounds = Bounds(args.external_writes, args.writes, args.modes, args.dispose)
     try:
         graph, g = build_states(machine, args.controllers, bounds, limit=args.limit,
                                 properties=(args.property,) if args.property else None)
@@ -188,8 +188,8 @@ def _build(args, info: dict) -> str:
         raise UsageError(
             f"{variant.name}: the states graph has {count} states for {args.controllers} "
             f"controller{'s' if args.controllers != 1 else ''} ({bounds.describe()}), "
-            f"more than --limit {exc.limit}; lower "
-            "--external or --writes, narrow --modes, or raise --limit") from None
+            f"more than --limit {exc.limit}; lower --external-writes or --writes, narrow "
+            "--modes or --external kinds, or raise --limit") from None
     print(f"{variant.name}: {describe(graph)}, {len(graph.bad)} red", file=sys.stderr)
     info["graph"] = {"states": len(graph), "edges": len(graph.edges), "red": len(graph.bad)}
     return g.source()
@@ -205,10 +205,11 @@ def _trace(args, info: dict) -> str:
 
     variant = _variant(args)
     info["variant"], info["controllers"] = variant.name, args.controllers
-    machine = build(variant, atomic_writes=args.atomic_writes)
+    (world,) = _common.worlds(args)
+    machine = build(variant, world)
     progress = Progress()
     try:
-        results = check.verify(variant, args.controllers, atomic_writes=args.atomic_writes,
+        results = check.verify(variant, args.controllers, world=world,
                                progress=lambda m: progress(f"[{variant.name}] {m}"))
     finally:
         progress.clear()
@@ -241,7 +242,7 @@ def _trace_file(args, info: dict) -> str:
     if variant is None:
         raise UsageError(f"{args.trace}: variant {tf.variant!r} is not built in; "
                          "pass the file defining it with --variant-file")
-    ex = Executor(build(variant, atomic_writes=tf.atomic_writes), tf.controllers)
+    ex = Executor(build(variant, tf.world), tf.controllers)
     try:
         trace = model_traces.execute(ex, tf)
     except model_traces.StaleTrace as exc:

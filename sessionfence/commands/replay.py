@@ -2,9 +2,11 @@
 
 Each trace runs in a fresh temporary directory: one controller per model
 controller (same policy), the step-wise API, and `external_write` done by a
-separate long-lived writer process that ignores the lock (append, same-size
-rewrite in place, replace by rename, delete; the kind per step chosen from
---seed among the kinds that are faithful at that point). After every step
+separate long-lived writer process that ignores the lock, making exactly
+the kind of edit the trace names (append, forged-append, prefix-rewrite,
+same-size-rewrite, replace, truncate, delete). A trace whose edit cannot be
+made on real files here is skipped with the reason (e.g. a stat-invisible
+rewrite on a filesystem with fine timestamps). After every step
 the outcome, every controller's phase, the lock holder and the fingerprints
 (through a bijection model id <-> real fingerprint) are compared with the
 model's run of the same trace.
@@ -44,7 +46,6 @@ from sessionfence.cli import UsageError
 from sessionfence.commands import _common
 from sessionfence.conformance import replay as R
 from sessionfence.conformance.compare import OBSERVABLE
-from sessionfence.conformance.external_writer import KINDS
 from sessionfence.conformance.session import HarnessError, format_divergence
 from sessionfence.impl import FINGERPRINT_MODES, POLICIES
 from sessionfence.model.variants import BUILTIN
@@ -68,9 +69,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--adapter-timeout", type=float, default=30.0, metavar="SEC",
                         help="seconds to wait for each adapter answer (default %(default)g)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="seed for the kind of each external write (default 0)")
-    parser.add_argument("--external", default=",".join(KINDS), metavar="KINDS",
-                        help=f"external edit kinds to use, comma separated (default {','.join(KINDS)})")
+                        help="seed for anything the replay draws at random (default 0)")
     parser.add_argument("--compare", choices=("auto", "observable", "all"), default="auto",
                         help="observable: outcome, phases, holder, file; all: also the "
                         "design's fence data; auto (default): all iff policy = trace variant")
@@ -90,15 +89,6 @@ def _variants(args) -> dict:
     if args.variant_file:
         known.update({v.name: v for v in _common.load_variant_file(args.variant_file)})
     return known
-
-
-def _kinds(text: str) -> tuple:
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise UsageError(f"--external: unknown kind(s) {', '.join(bad) or '(none given)'}; "
-                         f"kinds are {', '.join(KINDS)}")
-    return kinds
 
 
 def _driver(args):
@@ -125,7 +115,6 @@ def _driver(args):
 
 
 def run(args) -> int:
-    kinds = _kinds(args.external)
     if args.workdir and not os.path.isdir(args.workdir):
         raise UsageError(f"--workdir {args.workdir}: not a directory")
     try:
@@ -134,7 +123,7 @@ def run(args) -> int:
         print(f"sessionfence: error: {exc}", file=sys.stderr)
         return 2
     driver = _driver(args)
-    options = R.ReplayOptions(policy=args.policy, fingerprint=args.fingerprint, kinds=kinds,
+    options = R.ReplayOptions(policy=args.policy, fingerprint=args.fingerprint,
                               seed=args.seed, workdir=args.workdir, keep=args.keep,
                               compare=args.compare)
     progress = after_a_second(Progress(enabled=not args.quiet))
@@ -194,8 +183,6 @@ def result_json(r) -> dict:
             {"property": v.property, "step": v.step, "controller": v.controller,
              "external_step": v.external_step} for v in r.violations],
         "external_writes": r.kinds,
-        "substitutions": [{"step": c.step, "preferred": c.preferred, "used": c.kind,
-                           "reason": c.reason} for c in r.substitutions],
         "violation": r.violation or None, "reproduced": r.reproduced or None,
         "skipped": r.skipped or None,
         "missing_pause_points": [
@@ -221,8 +208,6 @@ def to_json(results, summary, args, where, failure="", internal="") -> dict:
                     "skip_reasons": summary.skip_reasons, "steps": summary.steps,
                     "seconds": round(summary.seconds, 3),
                     "steps_per_second": round(summary.steps_per_second),
-                    "stat_blind_spot_substitutions": summary.blind_spots,
-                    "substitutions": summary.substitutions,
                     "implementation_violations": summary.violations,
                     "not_run": summary.not_run},
         "traces": [result_json(r) for r in results],
@@ -302,14 +287,6 @@ def print_human(results, summary, args, where) -> None:
             totals[k] = totals.get(k, 0) + v
     if totals:
         print("external writes: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
-    if summary.blind_spots:
-        print(f"stat-mode blind spot: {summary.blind_spots} same-size in-place rewrite(s) fell "
-              "between read_before and finish_write, where stat fingerprints cannot see them; "
-              "they were replaced by kinds stat can see (--fingerprint digest runs them)")
-    other = summary.substitutions - summary.blind_spots
-    if other:
-        print(f"other substitutions: {other} external write(s) used another kind to stay "
-              "faithful to the model (details in --json)")
     defaulted = [r for r in results if r.policy_source == "default" and r.status != "skipped"]
     if defaulted:
         names = ", ".join(sorted({r.policy for r in defaulted}))

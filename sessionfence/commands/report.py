@@ -37,8 +37,7 @@ def add_arguments(parser) -> None:
                         help="number of controllers, 1 to 6, or 'any' (default 2)")
     parser.add_argument("--depth", type=_common.depth, default=check.DEFAULT_DEPTH, metavar="K",
                         help=f"bound for the counterexample search (default {check.DEFAULT_DEPTH})")
-    parser.add_argument("--atomic-writes", action="store_true",
-                        help="make each write section atomic with respect to the external writer")
+    _common.add_world_arguments(parser, both=True)
     parser.add_argument("--traces", metavar="DIR",
                         help="ITF traces (from `sessionfence traces`) to report coverage of")
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for index.html")
@@ -59,7 +58,7 @@ def run(args) -> int:
     progress = Progress(enabled=not args.quiet)
     try:
         report = collect.run(variants, controllers=args.controllers, depth=args.depth,
-                             atomic_writes=args.atomic_writes, traces=args.traces,
+                             worlds=_common.worlds(args), traces=args.traces,
                              progress=progress)
     except render.RenderError as exc:
         raise UsageError(str(exc)) from None

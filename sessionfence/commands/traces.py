@@ -29,6 +29,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from sessionfence.cli import UsageError
@@ -62,8 +63,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", metavar="STEP=W,...",
                         help="multiply the chance of these steps in random walks by W "
                              "(e.g. external_write=0.5,reacquire=2; 0 leaves a step out)")
-    parser.add_argument("--atomic-writes", action="store_true",
-                        help="make each write section atomic with respect to the external writer")
+    _common.add_world_arguments(parser)
     parser.add_argument("--proof-timeout", type=float, default=C.PROOF_TIMEOUT_S, metavar="SEC",
                         help="Spacer time per unreached target (default %(default)g)")
     parser.add_argument("--json", action="store_true",
@@ -89,8 +89,10 @@ def run(args) -> int:
     if args.weights is not None and not args.random:
         raise UsageError("--weights steers random walks: add --random K")
     (variant,) = _common.resolve_variants(args, many=False)
-    n, atomic = args.controllers, args.atomic_writes
-    ex = Executor(build(variant, atomic_writes=atomic), n)
+    n = args.controllers
+    (world,) = _common.worlds(args)
+    ex = Executor(build(variant, world), n)
+    world = ex.machine.world
     weights = None
     if args.weights is not None:
         try:
@@ -99,11 +101,12 @@ def run(args) -> int:
             raise UsageError(f"--weights: {exc}") from None
     _common.writable_directory(args.out)
     progress = after_a_second(Progress(enabled=not args.quiet))
-    summary: dict = {"variant": variant.name, "controllers": n, "atomic_writes": atomic,
+    summary: dict = {"variant": variant.name, "controllers": n, "world": world.describe(),
+                     "fingerprint": world.fingerprint, "atomic_writes": world.atomic_writes,
                      "out": args.out, "files": []}
     try:
         if args.cover:
-            result = C.cover(variant, n, depth=args.cover_depth, atomic_writes=atomic,
+            result = C.cover(variant, n, depth=args.cover_depth, world=world,
                              progress=progress,
                              proof_timeout_s=args.proof_timeout)
             summary["cover"] = _write_cover(ex, result, args.out, summary["files"])
@@ -126,7 +129,7 @@ def run(args) -> int:
 def _write_cover(ex, result: C.CoverResult, out: str, files: list) -> dict:
     for c in result.covered:
         path = os.path.join(out, C.file_name(result.variant, result.controllers,
-                                             result.atomic_writes, c.target))
+                                             result.world, c.target))
         model_traces.write(ex, c.trace, path, covers=c.target.name, status=c.target.status,
                            extra_meta={"generator": "cover", "depth": c.depth})
         files.append(path)
@@ -147,7 +150,9 @@ def _write_random(ex, k: int, depth: int, seed: int, out: str, files: list, prog
     walks = simulate.random_walks(ex, k, depth, seed, progress, weights)
     simulated = time.perf_counter() - t0
     variant = ex.machine.variant
-    atomic = "-atomic" if ex.machine.atomic_writes else ""
+    world = ex.machine.world
+    atomic = ("" if world.fingerprint == "digest" else "-stat") + \
+        ("-atomic" if world.atomic_writes else "")
     t1 = time.perf_counter()
     first: dict = {}
     for w in walks:
@@ -173,7 +178,7 @@ def _write_random(ex, k: int, depth: int, seed: int, out: str, files: list, prog
     t = simulate.tally(walks)
     violations = []
     for prop in ALWAYS:
-        expected = variant.expectation(prop.name, ex.machine.atomic_writes)
+        expected = variant.expectation(prop.name, ex.machine.world)
         violations.append({"property": prop.name, "walks": t.violations[prop.name],
                            "expected": expected, "first": first.get(prop.name)})
     names = simulate.step_names(ex)
@@ -195,8 +200,8 @@ def _write_random(ex, k: int, depth: int, seed: int, out: str, files: list, prog
 
 
 def _print_human(summary: dict) -> None:
-    head = (f"sessionfence traces: {summary['variant']}, {summary['controllers']} controllers"
-            + (", atomic write sections" if summary["atomic_writes"] else ""))
+    head = (f"sessionfence traces: {summary['variant']}, {summary['controllers']} controllers, "
+            f"{summary['world']}")
     print(head)
     cov = summary.get("cover")
     if cov:

@@ -31,8 +31,7 @@ def add_arguments(parser) -> None:
                         "proof (default 2)")
     parser.add_argument("--depth", type=_common.depth, default=check.DEFAULT_DEPTH, metavar="K",
                         help=f"bound for the counterexample search (default {check.DEFAULT_DEPTH})")
-    parser.add_argument("--atomic-writes", action="store_true",
-                        help="make each write section atomic with respect to the external writer")
+    _common.add_world_arguments(parser, both=True)
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output on stdout (docs/json-output.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -43,9 +42,9 @@ def run(args) -> int:
     progress = Progress(enabled=not args.quiet)
     results = []
     try:
-        for variant in variants:
-            results += run_variant(variant, args.controllers, args.depth, args.atomic_writes,
-                                   progress)
+        for world in _common.worlds(args):
+            for variant in variants:
+                results += run_variant(variant, args.controllers, args.depth, world, progress)
     finally:
         progress.clear()
     ok = all(r.ok for r in results)
@@ -58,13 +57,13 @@ def run(args) -> int:
     return 0 if ok else 1
 
 
-def run_variant(variant, n, depth, atomic_writes, progress) -> list:
+def run_variant(variant, n, depth, world, progress) -> list:
     def report(message: str) -> None:
-        progress(f"[{variant.name}, N={n}] {message}")
+        progress(f"[{variant.name}, {world.fingerprint}, N={n}] {message}")
 
     if n == "any":
-        return check.verify_any(variant, depth=depth, atomic_writes=atomic_writes, progress=report)
-    return check.verify(variant, n, depth=depth, atomic_writes=atomic_writes, progress=report)
+        return check.verify_any(variant, depth=depth, world=world, progress=report)
+    return check.verify(variant, n, depth=depth, world=world, progress=report)
 
 
 def _steps(trace):
@@ -75,6 +74,8 @@ def _steps(trace):
         step = {"step": inst.step, "controller": f"c{inst.ctrl}" if inst.ctrl else None}
         if inst.step == "begin_write":
             step["mode"] = inst.mode.name
+        if inst.kind is not None:
+            step["kind"] = inst.kind.label
         out.append(step)
     return out
 
@@ -85,6 +86,10 @@ def to_json(results, ok: bool) -> dict:
             "variant": r.variant,
             "property": r.property,
             "controllers": r.controllers,
+            "fingerprint": r.world.fingerprint,
+            "timestamps": r.world.timestamps,
+            "external": [k.label for k in r.world.kinds],
+            "aba": r.world.aba,
             "atomic_writes": r.atomic_writes,
             "status": r.status,
             "expected": r.expected,
@@ -111,10 +116,15 @@ def _mark(r) -> str:
 
 def print_human(results, variants, args, ok: bool) -> None:
     n = args.controllers
-    mode = ", atomic write sections" if args.atomic_writes else ""
-    print(f"sessionfence verify: {n} controllers{mode}, counterexample search to depth {args.depth}")
+    worlds = _common.worlds(args)
+    world = worlds[0].but(fingerprint="digest")
+    extra = world.describe().replace("digest fingerprints", "").lstrip(", ")
+    modes = " and ".join(w.fingerprint for w in worlds)
+    print(f"sessionfence verify: {n} controllers, {modes} fingerprints"
+          + (f", {extra}" if extra else "") + f", counterexample search to depth {args.depth}")
     print()
-    rows = [{"variant": r.variant, "property": r.property, "expected": r.expected,
+    rows = [{"variant": r.variant, "fingerprint": r.world.fingerprint, "property": r.property,
+             "expected": r.expected or "-",
              "status": r.status, "method": r.method,
              "depth": "-" if r.depth is None else str(r.depth),
              "seconds": f"{r.seconds:.2f}", "": _mark(r)}
@@ -131,17 +141,19 @@ def print_human(results, variants, args, ok: bool) -> None:
     cex = [r for r in results if r.kind == "always" and r.trace is not None]
     for i, r in enumerate(cex, 1):
         witness_n = r.controllers if r.controllers != "any" else 2
-        ex = Executor(build(by_name[r.variant], atomic_writes=r.atomic_writes), witness_n)
+        ex = Executor(build(by_name[r.variant], r.world), witness_n)
         print()
-        print(f"[{i}] {r.variant} violates {r.property}: {len(r.trace.steps)} steps, "
-              f"{witness_n} controllers (replayed on the concrete semantics)")
+        print(f"[{i}] {r.variant} violates {r.property} ({r.world.fingerprint}): "
+              f"{len(r.trace.steps)} steps, {witness_n} controllers (replayed on the concrete "
+              "semantics)")
         print(_indent(text_table(trace_rows(ex, r.trace, r.property))))
     notes = [r for r in results if r.kind == "always" and not r.ok]
     if notes:
         print()
         for r in notes:
             want = "proved" if r.expected == "holds" else "violated"
-            print(f"MISMATCH {r.variant} {r.property}: expected {want}, got {r.status}"
+            print(f"MISMATCH {r.variant} {r.property} ({r.world.fingerprint}): expected {want}, "
+                  f"got {r.status}"
                   + (f" ({r.note})" if r.note else ""))
     print()
     total = len(results)

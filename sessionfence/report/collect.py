@@ -19,6 +19,7 @@ from sessionfence.model import invariants as INV
 from sessionfence.model.concrete import Executor
 from sessionfence.model.display import trace_rows
 from sessionfence.model.machine import build
+from sessionfence.model.world import World
 from sessionfence.model.variants import BUILTIN, Variant
 from sessionfence.report.coverage import TraceDir, scan
 
@@ -70,9 +71,13 @@ class Report:
     variants: list
     controllers: object
     depth: int
-    atomic_writes: bool
+    worlds: list
     seconds: float
     traces: Optional[TraceDir] = None
+
+    @property
+    def atomic_writes(self) -> bool:
+        return any(w.atomic_writes for w in self.worlds)
 
     @property
     def results(self) -> list:
@@ -86,7 +91,7 @@ class Report:
 def explain(variant: Variant, r: check.Result) -> Proof:
     """How a proved cell was proved, with the facts in plain words."""
     if r.method.startswith(("invariants", "quantified invariants")) and variant.invariants:
-        invs = INV.SETS[variant.invariants]
+        invs = INV.for_machine(build(variant, r.world), INV.SETS[variant.invariants])
         scope = ("for any number of controllers (controllers an uninterpreted sort)"
                  if r.method.startswith("quantified") else f"for {r.controllers} controllers")
         return Proof(r, f"Inductive invariants, {scope}: each holds initially and is preserved "
@@ -108,33 +113,33 @@ def explain(variant: Variant, r: check.Result) -> Proof:
 def lemma_words(name: str) -> str:
     """A lemma in plain words: a shared fact or an invariant of any design
     (a variant of your own borrows those of the design it derives from)."""
-    for invariant in (*INV.SHARED, *(i for invs in INV.SETS.values() for i in invs)):
+    for invariant in (*INV.SHARED, *INV._FILE_COUNTS, *INV._CLOCK_COUNTS,
+                      *(i for invs in INV.SETS.values() for i in invs)):
         if invariant.name == name:
             return invariant.words
     return "(no description: not one of the model's named invariants)"
 
 
-def _verify(variant, controllers, depth, atomic_writes, progress) -> list:
+def _verify(variant, controllers, depth, world, progress) -> list:
     def report(message: str) -> None:
-        progress(f"[{variant.name}, N={controllers}] {message}")
+        progress(f"[{variant.name}, {world.fingerprint}, N={controllers}] {message}")
 
     if controllers == "any":
-        return check.verify_any(variant, depth=depth, atomic_writes=atomic_writes,
-                                progress=report)
-    return check.verify(variant, controllers, depth=depth, atomic_writes=atomic_writes,
-                        progress=report)
+        return check.verify_any(variant, depth=depth, world=world, progress=report)
+    return check.verify(variant, controllers, depth=depth, world=world, progress=report)
 
 
-def variant_report(variant: Variant, controllers, depth: int, atomic_writes: bool,
+def variant_report(variant: Variant, controllers, depth: int, worlds: list,
                    progress: Callable[[str], None]) -> VariantReport:
-    results = _verify(variant, controllers, depth, atomic_writes, progress)
+    results = [r for w in worlds for r in _verify(variant, controllers, depth, w, progress)]
     progress(f"[{variant.name}] drawing")
-    machine = build(variant, atomic_writes=atomic_writes)
+    machine = build(variant, worlds[0])
     vr = VariantReport(variant, results,
                        render.svg_inline(machine_graph(machine, titled=False).source()))
     n = controllers if controllers != "any" else WITNESS_CONTROLLERS
-    ex = Executor(machine, n)
+    executors = {w: Executor(build(variant, w), n) for w in worlds}
     for r in vr.always:
+        ex = executors[r.world] if r.world in executors else Executor(build(variant, r.world), n)
         if r.status == "proved":
             vr.proofs.append(explain(variant, r))
         if r.trace is not None:
@@ -143,7 +148,7 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
             vr.counterexamples.append(Counterexample(r, n, trace_rows(ex, r.trace, r.property),
                                                      render.svg_inline(g.source())))
     if not vr.builtin:
-        ref = build(BUILTIN[REFERENCE], atomic_writes=atomic_writes)
+        ref = build(BUILTIN[REFERENCE], worlds[0])
         changes = compare(ref, machine)
         differ = sum(c.kind != "same" for c in changes)
         vr.diff_summary = f"{differ} of {len(changes)} transitions differ from {REFERENCE}"
@@ -152,13 +157,13 @@ def variant_report(variant: Variant, controllers, depth: int, atomic_writes: boo
 
 
 def run(variants, *, controllers=2, depth: int = check.DEFAULT_DEPTH,
-        atomic_writes: bool = False, traces: Optional[str] = None,
+        worlds: Optional[list] = None, traces: Optional[str] = None,
         progress: Callable[[str], None] = lambda m: None) -> Report:
     t0 = time.perf_counter()
-    reports = [variant_report(v, controllers, depth, atomic_writes, progress) for v in variants]
+    worlds = worlds or [World()]
+    reports = [variant_report(v, controllers, depth, worlds, progress) for v in variants]
     trace_dir = None
     if traces is not None:
         progress(f"reading traces in {traces}")
         trace_dir = scan(traces, variants)
-    return Report(reports, controllers, depth, atomic_writes, time.perf_counter() - t0,
-                  trace_dir)
+    return Report(reports, controllers, depth, worlds, time.perf_counter() - t0, trace_dir)

@@ -68,9 +68,9 @@ def scan(directory: str, variants) -> TraceDir:
             other[tf.variant] = other.get(tf.variant, 0) + 1
             continue
         cov = by_variant[tf.variant]
-        key = (tf.variant, tf.controllers, tf.atomic_writes)
+        key = (tf.variant, tf.controllers, tf.world)
         if key not in executors:
-            machine = build(by_name[tf.variant], atomic_writes=tf.atomic_writes)
+            machine = build(by_name[tf.variant], tf.world)
             executors[key] = Executor(machine, tf.controllers)
             if not cov.keys:
                 cov.keys = [t.key for t in machine.transitions]

@@ -52,7 +52,7 @@ def _file(tmp_path, text):
     ("from sessionfence.model import builtin\nVARIANT = builtin('reference')\n",
      "is a built-in name"),
     ("from sessionfence.model import builtin\nVARIANT = builtin('reference').derive('x', chek=1)\n",
-     "fence.py:2: TypeError: derive('x'): unknown fence rule(s) chek"),
+     "fence.py:2: TypeError: derive('x'): unknown rule(s) chek"),
 ])
 def test_bad_variant_files_say_where(tmp_path, capsys, text, needle):
     code, out, err = run(["verify", "--variant-file", _file(tmp_path, text)], capsys)
@@ -60,7 +60,8 @@ def test_bad_variant_files_say_where(tmp_path, capsys, text, needle):
 
 
 def test_json_output_schema(capsys):
-    code, out, err = run(["verify", "--variant", "strict-fingerprint", "--json", "-q"], capsys)
+    code, out, err = run(["verify", "--variant", "strict-fingerprint", "--fingerprint", "digest",
+                          "--json", "-q"], capsys)
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True
@@ -69,10 +70,12 @@ def test_json_output_schema(capsys):
         assert set(r) >= {"variant", "property", "controllers", "atomic_writes", "status",
                           "expected", "method", "depth", "seconds", "counterexample"}
         assert r["controllers"] == 2 and r["atomic_writes"] is False
+        assert r["fingerprint"] == "digest" and r["aba"] == "content"
     cex = {r["property"]: r["counterexample"] for r in data["results"]}
     assert cex["released-safety"] is None
     assert cex["safety"] == [{"step": "start", "controller": "c1"},
-                             {"step": "external_write", "controller": None},
+                             {"step": "external_write", "controller": None,
+                              "kind": cex["safety"][1]["kind"]},
                              {"step": "release", "controller": "c1"}]
     for step in cex["precision"]:
         assert ("mode" in step) == (step["step"] == "begin_write")
@@ -81,23 +84,25 @@ def test_json_output_schema(capsys):
 
 def test_mismatch_exits_1_and_says_why(capsys):
     code, out, err = run(["verify", "--variant-file",
-                          os.path.join(ROOT, "examples", "size_only_validation.py"), "-q"], capsys)
+                          os.path.join(ROOT, "examples", "size_only_validation.py"),
+                          "--fingerprint", "digest", "-q"], capsys)
     assert code == 1
-    assert "reference-size-only-validation violates safety: 6 steps" in out
+    assert "reference-size-only-validation violates safety (digest): 6 steps" in out
     assert "◀ safety" in out
-    assert "MISMATCH reference-size-only-validation safety: expected proved, got violated" in out
+    assert ("MISMATCH reference-size-only-validation safety (digest): expected proved, "
+            "got violated") in out
 
 
 def test_harmless_example_passes(capsys):
     code, out, err = run(["verify", "--variant-file",
                           os.path.join(ROOT, "examples", "strictly_newer_generation.py"), "-q"], capsys)
     assert code == 0, out
-    assert "all 7 results match" in out
+    assert "all 14 results match" in out  # both fingerprint modes
 
 
 def test_parametric_reference(capsys):
-    code, out, err = run(["verify", "--variant", "reference", "--controllers", "any", "--json", "-q"],
-                         capsys)
+    code, out, err = run(["verify", "--variant", "reference", "--controllers", "any",
+                          "--fingerprint", "digest", "--json", "-q"], capsys)
     data = json.loads(out)
     assert code == 0 and data["ok"]
     for r in data["results"]:
@@ -107,7 +112,7 @@ def test_parametric_reference(capsys):
 
 def test_parametric_without_invariants_is_not_a_proof(capsys):
     code, out, err = run(["verify", "--variant", "strict-fingerprint", "--controllers", "any",
-                          "--json", "-q"], capsys)
+                          "--fingerprint", "digest", "--json", "-q"], capsys)
     data = json.loads(out)
     rs = {r["property"]: r for r in data["results"]}
     assert code == 1
@@ -117,9 +122,10 @@ def test_parametric_without_invariants_is_not_a_proof(capsys):
 
 
 def test_console_script_and_module_entry_points():
-    for cmd in ([sys.executable, "-m", "sessionfence", "verify", "--variant", "reference", "-q"],
+    for cmd in ([sys.executable, "-m", "sessionfence", "verify", "--variant", "reference",
+                 "--fingerprint", "digest", "-q"],
                 [os.path.join(os.path.dirname(sys.executable), "sessionfence"), "verify",
-                 "--variant", "reference", "-q"]):
+                 "--variant", "reference", "--fingerprint", "digest", "-q"]):
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         assert "all 7 results match the declared expectations" in done.stdout
@@ -127,6 +133,7 @@ def test_console_script_and_module_entry_points():
 
 def test_progress_goes_to_stderr_not_stdout():
     done = subprocess.run([sys.executable, "-m", "sessionfence", "verify", "--variant",
-                           "narrow-publication", "--json"], capture_output=True, text=True, timeout=300)
+                           "narrow-publication", "--fingerprint", "digest", "--json"],
+                          capture_output=True, text=True, timeout=300)
     json.loads(done.stdout)  # stdout is only the JSON document
-    assert "[narrow-publication, N=2]" in done.stderr
+    assert "[narrow-publication, digest, N=2]" in done.stderr

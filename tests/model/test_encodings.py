@@ -11,7 +11,8 @@ import random
 import pytest
 import z3
 
-from sessionfence.model import machine, state as S, variants
+from sessionfence.model import machine, variants
+from sessionfence.model.world import World
 from sessionfence.model.concrete import Executor
 from sessionfence.model.smt import FixedN, Translator, step_relation
 
@@ -19,7 +20,7 @@ from sessionfence.model.smt import FixedN, Translator, step_relation
 def _pin(enc, st, ex, s):
     raw = ex.decode_raw(s)
     eqs = []
-    for v in S.STATE_VARS:
+    for v in ex.machine.vars:
         if v.per_ctrl:
             eqs += [x == val for x, val in zip(st[v.name], raw[v.name])]
         else:
@@ -27,17 +28,23 @@ def _pin(enc, st, ex, s):
     return eqs
 
 
+WORLDS = {"strict-fingerprint": World(fingerprint="stat"),
+          "broad-publication": World(aba="history"),
+          "narrow-publication": World(atomic_writes=True),
+          "reference": World(fingerprint="stat", timestamps="multigrain")}
+
+
 @pytest.mark.parametrize("name", list(variants.BUILTIN))
 def test_solver_and_executor_agree_on_random_states(name):
     n = 2
-    m = machine.build(variants.get(name), atomic_writes=name == "narrow-publication")
+    m = machine.build(variants.get(name), WORLDS[name])
     ex = Executor(m, n)
-    enc = FixedN(n)
+    enc = FixedN(m, n)
     tr = Translator(enc)
-    instances = list(enc.instances(m))
+    instances = list(enc.instances())
     st, nxt = enc.fresh_state("s"), enc.fresh_state("t")
-    sel = z3.Int("sel")
-    solver = z3.Solver()
+    sel = enc.int("sel")
+    solver = enc.solver()
     solver.add(step_relation(tr, instances, st, nxt, sel))
     rng = random.Random(11)
     checked = 0
@@ -61,13 +68,13 @@ def test_branches_of_a_step_are_mutually_exclusive(name):
     """At most one transition fires for a step instance: the model is
     deterministic once the step, controller and mode are chosen."""
     m = machine.build(variants.get(name))
-    enc = FixedN(2)
+    enc = FixedN(m, 2)
     tr = Translator(enc)
     st = enc.fresh_state("s")
     groups = {}
-    for t, c, md in enc.instances(m):
-        groups.setdefault((t.step, t.source, c, md), []).append((t, c, md))
-    solver = z3.Solver()
+    for t, c, md in enc.instances():
+        groups.setdefault((t.step, t.source, t.kind, c, md), []).append((t, c, md))
+    solver = enc.solver()
     for group in groups.values():
         for i, (a, c, md) in enumerate(group):
             for b, _, _ in group[i + 1:]:

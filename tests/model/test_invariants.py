@@ -9,18 +9,19 @@ from sessionfence.model import check, invariants, machine, properties, variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.smt import SolverUnknown
 
-REF = machine.build(variants.get("reference"))
+REF = machine.build(variants.get("reference"))  # every kind of edit, digest
+REF_INVS = tuple(invariants.for_machine(REF, invariants.SETS["reference"]))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_reference_invariants_are_inductive_and_imply_every_property(n):
-    report = check.prove_invariants(REF, n, invariants.REFERENCE, properties.ALWAYS)
+    report = check.prove_invariants(REF, n, REF_INVS, properties.ALWAYS)
     assert report.proved, report.failures
     assert all(report.property_ok.values()), report.property_ok
 
 
 def test_reference_invariants_for_any_number_of_controllers():
-    report = check.prove_invariants_any(REF, invariants.REFERENCE, properties.ALWAYS)
+    report = check.prove_invariants_any(REF, REF_INVS, properties.ALWAYS)
     assert report.proved, report.failures
     assert all(report.property_ok.values()), report.property_ok
 
@@ -33,7 +34,7 @@ def test_reference_invariants_hold_on_random_reachable_states(n):
     for _ in range(300):
         for _, s in ex.random_walk(rng, 60):
             states += 1
-            for inv in invariants.REFERENCE:
+            for inv in REF_INVS:
                 assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
     assert states > 5000
 
@@ -41,8 +42,9 @@ def test_reference_invariants_hold_on_random_reachable_states(n):
 @pytest.mark.parametrize("name", list(variants.BUILTIN))
 def test_inductive_shared_lemmas_hold_on_random_reachable_states(name):
     m = machine.build(variants.get(name))
-    kept = check.inductive_subset(m, 2, invariants.SHARED)
-    assert [i.name for i in kept] == [i.name for i in invariants.SHARED]
+    shared = invariants.for_machine(m)
+    kept = check.inductive_subset(m, 2, shared)
+    assert [i.name for i in kept] == [i.name for i in shared]
     ex = Executor(m, 2)
     rng = random.Random(7)
     for _ in range(200):
@@ -57,8 +59,9 @@ def test_a_false_candidate_is_dropped_by_houdini():
 
     wrong = invariants.Invariant("fences-equal-file", "every fence is the file",
                                  forall(lambda d: S.fence[d] == S.file))
-    kept = check.inductive_subset(REF, 2, list(invariants.SHARED) + [wrong])
-    assert wrong not in kept and len(kept) == len(invariants.SHARED)
+    shared = invariants.for_machine(REF)
+    kept = check.inductive_subset(REF, 2, shared + [wrong])
+    assert wrong not in kept and len(kept) == len(shared)
 
 
 def test_unknown_is_never_reported_as_proved(monkeypatch):
@@ -95,14 +98,12 @@ _NO_APPEND = invariants.Invariant(
 
 
 def test_a_vacuous_consecution_is_a_failure_for_fixed_n():
-    report = check.prove_invariants(REF, 2, invariants.REFERENCE + (_NO_APPEND,),
-                                    properties.ALWAYS)
+    report = check.prove_invariants(REF, 2, REF_INVS + (_NO_APPEND,), properties.ALWAYS)
     assert not report.proved
     assert any(f.startswith("vacuous: append:write_append->write_after") for f in report.failures)
 
 
 def test_a_vacuous_consecution_is_a_failure_for_any_n():
-    report = check.prove_invariants_any(REF, invariants.REFERENCE + (_NO_APPEND,),
-                                        properties.ALWAYS)
+    report = check.prove_invariants_any(REF, REF_INVS + (_NO_APPEND,), properties.ALWAYS)
     assert not report.proved
     assert any(f.startswith("vacuous: append:write_append->write_after") for f in report.failures)

@@ -1,9 +1,11 @@
-"""The brief's verdict table, reproduced by the checker for N = 2 and 3."""
+"""The brief's verdict table, reproduced by the checker for N = 2 and 3 in
+digest mode; the documented limits of stat mode; the ABA reading."""
 
 import pytest
 
 from sessionfence.model import check, machine, properties, variants
 from sessionfence.model.concrete import Executor
+from sessionfence.model.expr import Kind
 
 EXPECTED = {
     "strict-fingerprint": ("holds", "violated", "violated"),
@@ -27,7 +29,50 @@ def test_every_cell_matches_the_brief(verdicts, name, n):
 def test_declared_expectations_are_the_brief_table():
     for name, row in EXPECTED.items():
         v = variants.get(name)
-        assert tuple(v.expected[p] for p in variants.PROPERTIES) == row
+        assert tuple(v.expected.base[p] for p in variants.PROPERTIES) == row
+
+
+STAT = {
+    # A same-size rewrite with mtime kept is invisible to stat: whoever
+    # compares fingerprints only accepts it (coarse timestamps).
+    "strict-fingerprint": ("violated", "violated", "violated"),
+    "broad-publication": ("violated", "violated", "holds"),
+    "narrow-publication": ("violated", "violated", "violated"),
+    "reference": ("violated", "violated", "holds"),
+}
+
+
+@pytest.mark.parametrize("name", list(STAT))
+def test_stat_mode_shows_the_documented_limits(verdicts, name):
+    results = verdicts(name, 2, fingerprint="stat")
+    for prop, expected in zip(("released-safety", "safety", "precision"), STAT[name]):
+        r = results[prop]
+        assert r.status == ("proved" if expected == "holds" else "violated"), (name, prop, r.note)
+        assert r.ok
+        if expected == "violated" and EXPECTED[name][("released-safety", "safety",
+                                                       "precision").index(prop)] == "holds":
+            kinds = {i.kind.label for i in r.trace.steps if i.kind is not None}
+            assert kinds == {"same-size-rewrite"}, (name, prop, kinds)
+
+
+def test_reference_stat_limit_inside_the_write_window(verdicts):
+    """With multigrain timestamps only a rewrite inside a holder's own write
+    window is invisible: the reference adopts it at finish_write."""
+    r = verdicts("reference", 2, fingerprint="stat", timestamps="multigrain")["safety"]
+    steps = [(i.step, i.kind.label if i.kind else None) for i in r.trace.steps]
+    x = steps.index(("external_write", "same-size-rewrite"))
+    assert ("read_before", None) in steps[:x] and steps[-1] == ("finish_write", None)
+
+
+def test_undone_edits_are_a_reading_of_the_properties(verdicts):
+    """A file deleted twice is the same absent file (ABA). Under the content
+    reading strict-fingerprint accepting it is no violation (it has exactly
+    the bytes it knew); under the history reading it is."""
+    assert verdicts("strict-fingerprint", 2)["released-safety"].status == "proved"
+    r = verdicts("strict-fingerprint", 2, aba="history")["released-safety"]
+    assert r.status == "violated" and r.ok
+    kinds = [i.kind.label for i in r.trace.steps if i.kind is not None]
+    assert kinds.count("delete") == 2
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -38,12 +83,23 @@ def test_every_sometimes_property_has_a_replayed_witness(verdicts, name):
             assert r.trace is not None and r.trace.steps
 
 
+NO_DELETE = tuple(k for k in Kind if k is not Kind.delete)
+
+
 def test_atomic_writes_flip_narrow_released_safety(verdicts):
-    atomic = verdicts("narrow-publication", 2, True)
+    atomic = verdicts("narrow-publication", 2, True, kinds=NO_DELETE)
     assert atomic["released-safety"].status == "proved"
     assert atomic["safety"].status == "violated"
     assert atomic["precision"].status == "violated"
     assert all(r.ok for r in atomic.values())
+
+
+def test_atomic_writes_do_not_save_narrow_when_files_can_be_deleted(verdicts):
+    """The brief's parenthesis is refuted once deletions exist: the missing
+    file trusted on first use is trusted again after a second deletion."""
+    r = verdicts("narrow-publication", 2, True)["released-safety"]
+    assert r.status == "violated" and r.ok
+    assert [i.kind.label for i in r.trace.steps if i.kind is not None].count("delete") == 2
 
 
 # Shortest counterexample lengths, pinned (iterative deepening finds these).
@@ -64,7 +120,7 @@ def test_counterexamples_are_shortest_and_replay(verdicts, name, prop):
     assert r.depth == SHORTEST[(name, prop)] == len(r.trace.steps)
     # Replay independently of the checker: fire each step from the initial
     # state and check the last one is the property's bad event.
-    ex = Executor(machine.build(variants.get(name)), 2)
+    ex = Executor(machine.build(variants.get(name)), 2)  # the default world: digest
     s = ex.initial()
     for inst in r.trace.steps[:-1]:
         s = ex.fire(s, inst)

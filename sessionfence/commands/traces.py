@@ -29,6 +29,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from sessionfence.cli import UsageError

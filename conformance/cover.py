@@ -34,6 +34,7 @@ from typing import Callable, Optional
 
 import z3
 
+from sessionfence.conformance.external_plan import unfaithful
 from sessionfence.model import check
 from sessionfence.model import invariants as INV
 from sessionfence.model import properties as P
@@ -144,8 +145,10 @@ def cover(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH,
         if not props:
             return
         try:
+            # a trace real files can follow, where one of the same length exists
             check.search(machine, n, props, to_depth,
-                         lambda msg: progress(f"[{variant.name}, N={n}] cover: {msg}"), found)
+                         lambda msg: progress(f"[{variant.name}, N={n}] cover: {msg}"), found,
+                         accept=lambda trace: not unfaithful(ex, trace))
             searched[0] = to_depth
         except SolverUnknown as exc:
             for t in pending():

@@ -11,9 +11,9 @@ user's back). Physics decides where a kind can be made faithfully:
   tick as the last change; the writer reports whether it was (and a replay
   that crossed a tick is retried). With multigrain timestamps (Linux 6.13+
   ext4, xfs, btrfs, tmpfs) it is invisible only inside a holder's own
-  write window -- between `read_before` and `finish_write`, where the
-  holder's own write moves ctime and its own stat comes next: elsewhere the
-  trace cannot be replayed on this filesystem ("physics").
+  write window -- between `read_before` and its own write, which moves
+  ctime again: elsewhere the trace cannot be replayed on this filesystem
+  ("physics").
 * `replace` and `delete` leave controllers holding the old inode: their
   later appends go to an orphan and do not change the path at all, while the
   model's owned append always lands on the path. So they are refused if a
@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 from sessionfence.model.expr import ALIVE_PHASES, Kind, Phase
 
-WINDOW = (Phase.write_append, Phase.write_after)
+WINDOW = (Phase.write_append,)  # as model.world.WINDOW_PHASES
 OPEN_PHASES = frozenset(ALIVE_PHASES)  # a controller in these holds an fd on the transcript
 
 PHYSICS = "physics"  # the word every refusal of this module starts with
@@ -124,3 +124,25 @@ def coarse_timestamps(directory: str) -> bool:
     finally:
         os.close(fd)
         os.unlink(path)
+
+
+def unfaithful(ex, trace) -> str:
+    """Why real files could not follow `trace` on any filesystem ("" if they
+    can): an external replace or delete while a controller that appends later
+    holds the old inode open."""
+    tracker = FileTracker("digest")
+    steps = trace.steps
+    for i, inst in enumerate(steps):
+        if inst.ctrl is None:
+            phases = [ex.phase(trace.states[i], c) for c in range(1, ex.n + 1)]
+            future = [_Future(s.step, s.ctrl) for s in steps[i + 1:]]
+            why = tracker.refusal(inst.kind, phases, future)
+            if why:
+                return f"step {i + 1}: {why}"
+    return ""
+
+
+@dataclass(frozen=True)
+class _Future:
+    step: str
+    ctrl: Optional[int]

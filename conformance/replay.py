@@ -284,6 +284,7 @@ class TraceResult:
 
 @dataclass
 class ReplayOptions(SessionOptions):
+    fingerprint: object = None  # None: each trace's own mode (the model's world)
     policy: object = None  # None: the trace's variant if the driver has it, else the driver's own
     compare: str = "auto"  # auto | observable | all
 
@@ -352,11 +353,18 @@ class Replayer:
         opts = self.options
         policy, source = self.policy_choice(lt)
         pname = policy_name(policy)
-        result = TraceResult(lt.source, lt.variant.name, policy_label(policy), opts.fingerprint,
+        # The implementation's fingerprint mode: as asked, else the trace's own.
+        fingerprint = opts.fingerprint or lt.tf.world.fingerprint
+        result = TraceResult(lt.source, lt.variant.name, policy_label(policy), fingerprint,
                              lt.executor.n, len(lt.run.steps), violation=lt.violation,
                              policy_source=source)
         if isinstance(policy, str) and policy not in self.driver.policies:
             result.status, result.skipped = "skipped", f"the driver does not support policy {policy}"
+            return result
+        modes = getattr(self.driver, "fingerprint_modes", None)
+        if modes is not None and fingerprint not in modes:
+            result.status = "skipped"
+            result.skipped = f"the implementation has no {fingerprint} fingerprint mode"
             return result
         missing = missing_pauses(lt, self.driver.pause_points)
         if missing:
@@ -371,7 +379,7 @@ class Replayer:
         derived = tuple(getattr(self.driver, "derived", ()))
         result.derived = tuple(f for f in result.fields if f in derived)
         workdir = opts.workdir or self._own_workdir
-        session_opts = SessionOptions(policy, opts.fingerprint, opts.seed, workdir, opts.keep)
+        session_opts = SessionOptions(policy, fingerprint, opts.seed, workdir, opts.keep)
         steps = lt.tf.steps
         seed = trace_seed(opts.seed, [s.label() for s in steps])
         for attempt in range(1, TICK_RETRIES + 1):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sessionfence.conformance.compare import Comparator, Diff, View, expected, fp_vars
-from sessionfence.conformance.external_plan import FileTracker, coarse_timestamps
+from sessionfence.conformance.external_plan import WINDOW, FileTracker, coarse_timestamps
 from sessionfence.conformance.external_writer import KINDS, ExternalWriter
 from sessionfence.conformance.model_traces import Step
 from sessionfence.model import properties as P
@@ -168,7 +168,7 @@ class ReplaySession:
                 raise HarnessError(f"step {number}: the external writer failed: {exc}") from exc
             if invisible and self.options.fingerprint == "stat":
                 if reply.get("stat_changed") and self.tracker.coarse and \
-                        not any(p in (Phase.write_append, Phase.write_after) for p in before_phases):
+                        not any(p in WINDOW for p in before_phases):
                     raise CrossedTick(f"step {number} ({step.label()}): the rewrite landed in a "
                                       "new timestamp tick")
                 # Stat cannot see it where it matters (the model says so); the

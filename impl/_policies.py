@@ -58,7 +58,8 @@ class Policy:
 
     name: ClassVar[str] = ""
     check_at_release: ClassVar[bool] = False
-    check_when_held: ClassVar[bool] = False
+    # The brief: begin_write from `held` checks (for every design of the brief).
+    check_when_held: ClassVar[bool] = True
     before_ok = None  # or a method (ctx, before) -> bool
     write_ok = None  # or a method (ctx, post) -> bool
 

@@ -205,11 +205,14 @@ def replay(executor: Executor, picks: list, prop: P.Property, model=None, unroll
 
 
 def search(machine: Machine, n: int, props, depth: int, progress: Progress, on_found,
-           timeout_ms: int = 60_000) -> set:
+           timeout_ms: int = 60_000, accept=None, tries: int = 12) -> set:
     """Iterative deepening over all `props` at once; shortest event first.
 
     Calls `on_found(prop, trace, depth)` for each; returns the names of the
-    properties whose event is unreachable up to `depth` steps.
+    properties whose event is unreachable up to `depth` steps. With
+    `accept(trace) -> bool`, a run it refuses is excluded and another one of
+    the same length is asked for (up to `tries` times), so the trace found
+    is a shortest one among those `accept` takes, when there is one.
     """
     executor = Executor(machine, n)
     unroll = Unrolling.start(machine, n, "b")
@@ -220,12 +223,21 @@ def search(machine: Machine, n: int, props, depth: int, progress: Progress, on_f
         last = unroll.enc.int(f"last@{k}")
         for prop in list(pending):
             goal = event_formula(unroll.tr, unroll.instances, unroll.states[k], prop, last)
-            if check_sat(solver, goal) == z3.sat:
+            excluded = []
+            for _ in range(tries if accept else 1):
+                if check_sat(solver, goal, *excluded) != z3.sat:
+                    break
                 model = solver.model()
                 picks = _decode_path(model, unroll, k, last)
                 replay(executor, picks, prop, model, unroll)  # the solver's own run
-                on_found(prop, replay(executor, by_first_appearance(picks), prop), k + 1)
-                pending.remove(prop)
+                trace = replay(executor, by_first_appearance(picks), prop)
+                if accept is None or accept(trace):
+                    on_found(prop, trace, k + 1)
+                    pending.remove(prop)
+                    break
+                sels = unroll.selectors[:k] + [last]
+                values = [model.eval(x, model_completion=True) for x in sels]
+                excluded.append(z3.Or([x != v for x, v in zip(sels, values)]))
         if not pending:
             break
         progress(f"no event up to depth {k + 1} for "

@@ -107,6 +107,10 @@ class Expectations:
     base: Mapping[str, str]
     when: tuple = ()  # ((settings dict, {property: verdict}), ...)
 
+    def __getitem__(self, prop: str) -> str:
+        """The verdict in the default world (digest, every kind of edit)."""
+        return self.base[prop]
+
     def get(self, prop: str, world) -> Optional[str]:
         out = self.base.get(prop)
         for settings, verdicts in self.when:

@@ -50,7 +50,11 @@ from sessionfence.model.expr import (
 FINGERPRINTS = ("digest", "stat")
 TIMESTAMPS = ("coarse", "multigrain")
 ABA_READINGS = ("content", "history")
-WINDOW_PHASES = (Phase.write_append, Phase.write_after)
+# Where a same-size rewrite stays invisible with multigrain timestamps: after
+# the holder's `read_before` stat and before its own write, which moves ctime
+# again. The append step includes the holder's look right after its write
+# (`mine`); from then on every change moves ctime where the holder will see it.
+WINDOW_PHASES = (Phase.write_append,)
 
 # What each kind of edit does to the file (None: the variable keeps its value).
 # "F" is a fresh value; the fingerprint is decided separately (`_fingerprint`).
@@ -65,6 +69,7 @@ _EFFECTS = {
 }
 # Kinds that edit bytes already there: no file, nothing to edit.
 _NEEDS_FILE = (Kind.prefix_rewrite, Kind.same_size_rewrite, Kind.truncate, Kind.delete)
+_NEEDS_BYTES = (Kind.prefix_rewrite, Kind.same_size_rewrite)
 CONTENT_VARS = ("content", "ino", "size", "head", "cut", "plain")
 
 
@@ -144,6 +149,10 @@ class Layout:
         need = {"file"} | (reads & set(CONTENT_VARS))
         if content_reading:
             need.add("content")
+        # A file can be empty (emptied, or created by `start` after a
+        # deletion); an in-place rewrite needs bytes to rewrite.
+        if world.recurs and set(world.kinds) & set(_NEEDS_BYTES):
+            need.add("size")
         # `file` counts its own states unless it can stay put (stat-blind) or
         # come back (MISSING): then a separate counter hands out fresh values.
         clock = world.deletes or world.stat_blind
@@ -194,6 +203,8 @@ class Layout:
         fresh = self.fresh()
         missing = self.missing()
         guard = ~missing if kind in _NEEDS_FILE and self.world.deletes else TRUE
+        if kind in _NEEDS_BYTES and self.has("size"):
+            guard = conj(guard, S.size > 0)
         created = missing if kind in (Kind.append, Kind.forged_append, Kind.replace) else FALSE
         updates = {**self.tick(), **self._apply(_EFFECTS[kind], fresh, created)}
         updates["file"] = self._fingerprint(kind, fresh)

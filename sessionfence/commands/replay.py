@@ -61,8 +61,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--policy", metavar="P",
                         help=f"implementation policy ({', '.join(POLICIES)}); default: "
                         "the trace's variant if it is a policy, else reference")
-    parser.add_argument("--fingerprint", choices=FINGERPRINT_MODES, default="stat",
-                        help="fingerprint mode of the implementation (default stat)")
+    parser.add_argument("--fingerprint", choices=FINGERPRINT_MODES, default=None,
+                        help="fingerprint mode of the implementation (default: the mode of "
+                        "each trace's model)")
     parser.add_argument("--adapter", metavar="COMMAND",
                         help="drive an implementation through an adapter process "
                         "(docs/adapter-protocol.md) instead of in-process")
@@ -99,7 +100,7 @@ def _driver(args):
             driver = AdapterDriver(args.adapter, timeout=args.adapter_timeout)
         except HarnessError as exc:
             raise UsageError(str(exc)) from None
-        if args.fingerprint not in driver.fingerprint_modes:
+        if args.fingerprint is not None and args.fingerprint not in driver.fingerprint_modes:
             driver.close()
             raise UsageError(f"the adapter does not support --fingerprint {args.fingerprint} "
                              f"(it supports {', '.join(driver.fingerprint_modes) or 'none'})")
@@ -251,7 +252,7 @@ def print_human(results, summary, args, where) -> None:
     else:
         policy = "the trace's own variant (reference if none)"
     print(f"sessionfence replay: {_n(summary.traces, 'trace')} on {where}, policy {policy}, "
-          f"{args.fingerprint} fingerprints, seed {args.seed}")
+          f"{args.fingerprint or 'each trace’s own'} fingerprints, seed {args.seed}")
     derived = list(dict.fromkeys(f for r in results for f in r.derived))
     if derived:
         print(f"  {', '.join(derived)}: the adapter's bookkeeping (declared derived), compared "

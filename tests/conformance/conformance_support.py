@@ -14,6 +14,7 @@ from sessionfence.conformance import model_traces
 from sessionfence.model import variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.machine import build
+from sessionfence.model.world import World
 
 POLICIES = ("strict-fingerprint", "broad-publication", "narrow-publication", "reference")
 HISTORICAL = POLICIES[:3]
@@ -25,14 +26,16 @@ thorough_only = [
 ]
 
 
-def write_cover(directory: str, variant: str, n: int, atomic: bool = False) -> C.CoverResult:
+def write_cover(directory: str, variant: str, n: int, atomic: bool = False,
+                world: World = None) -> C.CoverResult:
     """The cover traces of `variant` as ITF files in `directory` (library path)."""
     v = variants.get(variant)
-    ex = Executor(build(v, atomic_writes=atomic), n)
-    result = C.cover(v, n, atomic_writes=atomic)
+    world = (world or World()).but(atomic_writes=atomic) if atomic else (world or World())
+    ex = Executor(build(v, world), n)
+    result = C.cover(v, n, world=world)
     os.makedirs(directory, exist_ok=True)
     for c in result.covered:
-        path = os.path.join(directory, C.file_name(variant, n, atomic, c.target))
+        path = os.path.join(directory, C.file_name(variant, n, ex.machine.world, c.target))
         model_traces.write(ex, c.trace, path, covers=c.target.name, status=c.target.status)
     return result
 

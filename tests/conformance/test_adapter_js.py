@@ -42,10 +42,14 @@ def test_the_js_adapter_declares_protocol_2_with_every_pause_point():
 @pytest.mark.parametrize("fingerprint", ["stat", "digest"])
 def test_the_js_fence_conforms_to_the_reference_cover_traces(cover_dir, fingerprint):
     code, report, err = _replay(cover_dir("reference", 2), "--fingerprint", fingerprint)
-    bad = [t for t in report["traces"] if t["status"] != "conforms"]
+    # Only a trace whose edit cannot be made on real files here is skipped
+    # ("physics", e.g. a deletion while a controller that appends later holds
+    # the old inode): that says nothing about the implementation.
+    bad = [t for t in report["traces"] if t["status"] != "conforms"
+           and not (t["status"] == "skipped" and "physics" in t["skipped"])]
     assert code == 0 and not bad, (err, json.dumps(bad[:1], indent=1))
     s = report["summary"]
-    assert s["traces"] == s["conform"] >= 20 and s["skipped"] == 0
+    assert s["conform"] >= 20 and s["conform"] + s["skipped"] == s["traces"]
     assert report["driver"].startswith("adapter examples/adapter-js fence.js")
     # the design's fence data was compared too, through the exposed tokens
     assert all({"fence", "before", "reg_fp", "k_gen"} <= set(t["compared"])

@@ -1,6 +1,7 @@
 """Every historical counterexample, reproduced on real files; the reference fails closed.
 
-For each historical variant and each property it violates, `check.verify`
+For each historical variant, each property it violates and each fingerprint
+mode (digest; stat with this machine's multigrain timestamps), `check.verify`
 finds the shortest counterexample. Replayed with the matching policy, the
 implementation follows the buggy model step for step and the violation
 happens on real files (an external edit accepted, or a false takeover).
@@ -26,24 +27,30 @@ from sessionfence.model import check, variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.machine import build
 from sessionfence.model.variants import BUILTIN
+from sessionfence.model.world import World
 
+WORLDS = {"digest": World(), "stat": World(fingerprint="stat", timestamps="multigrain")}
 CASES = [(v, p) for v in HISTORICAL for p in ("released-safety", "safety", "precision")
          if variants.get(v).expected[p] == "violated"]
+MODE_CASES = [(v, p, fp) for fp, w in WORLDS.items() for v, p in CASES
+              if variants.get(v).expectation(p, w) == "violated"]
 
 
 @functools.lru_cache(maxsize=None)
-def _verify(variant: str):
-    return {r.property: r for r in check.verify(variants.get(variant), 2)}
+def _verify(variant: str, fingerprint: str):
+    return {r.property: r for r in check.verify(variants.get(variant), 2,
+                                                world=WORLDS[fingerprint])}
 
 
 @pytest.fixture(scope="module")
 def ce_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("counterexamples")
-    for variant, prop in CASES:
+    for variant, prop, fp in MODE_CASES:
         v = variants.get(variant)
-        r = _verify(variant)[prop]
+        r = _verify(variant, fp)[prop]
         assert r.status == "violated"
-        model_traces.write(Executor(build(v), 2), r.trace, str(d / f"{variant}-{prop}.itf.json"),
+        model_traces.write(Executor(build(v, WORLDS[fp]), 2), r.trace,
+                           str(d / f"{variant}-{prop}-{fp}.itf.json"),
                            covers=f"violation {prop}", status="violation")
     return str(d)
 
@@ -54,12 +61,12 @@ def _replay(path, **options):
         return lt, r.replay(lt)
 
 
-@pytest.mark.parametrize("fingerprint", ["stat", "digest"])
-@pytest.mark.parametrize("variant, prop", CASES)
+@pytest.mark.parametrize("variant, prop, fingerprint", MODE_CASES)
 def test_the_matching_policy_reproduces_the_violation_on_real_files(ce_dir, variant, prop,
                                                                   fingerprint):
-    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}.itf.json"), policy=variant,
-                      fingerprint=fingerprint, kinds=("append", "rewrite", "replace"))
+    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}-{fingerprint}.itf.json"),
+                      policy=variant)
+    assert res.fingerprint == fingerprint
     assert res.status == "conforms", res.divergence
     last = lt.run.steps[-1]
     assert res.reproduced.startswith(f"step {len(lt.run.steps)} ({last.label()})")
@@ -75,8 +82,8 @@ def test_the_matching_policy_reproduces_the_violation_on_real_files(ce_dir, vari
 @pytest.mark.parametrize("variant, prop", CASES)
 def test_the_reference_policy_leaves_the_buggy_path_no_later_than_the_bad_step(
         ce_dir, variant, prop):
-    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}.itf.json"), policy="reference",
-                      kinds=("append", "rewrite", "replace"))
+    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}-digest.itf.json"),
+                      policy="reference")
     dv = res.divergence
     assert res.status == "diverged" and dv.step <= len(lt.run.steps)
     # only observable behaviour is compared across designs
@@ -99,8 +106,8 @@ def test_where_the_reference_fails_closed_on_each_counterexample(ce_dir):
     trace exercises is Z3's choice."""
     where = {}
     for variant, prop in CASES:
-        lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}.itf.json"),
-                          policy="reference", kinds=("append",))
+        lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}-digest.itf.json"),
+                          policy="reference")
         where[(variant, prop)] = (res.divergence.step, len(lt.run.steps), res.divergence.label)
     for (variant, prop), (step, bad, label) in where.items():
         if prop == "released-safety":
@@ -115,16 +122,41 @@ def test_cli_demo_narrow_publication(cover_dir):
     """The README demo: the cover trace of the released-safety violation."""
     path = os.path.join(cover_dir("narrow-publication", 2),
                         "narrow-publication-n2-violation-released-safety.itf.json")
-    code, out, _ = cli(["replay", "--policy", "narrow-publication", "--external", "append",
-                        path, "-q"])
+    code, out, _ = cli(["replay", "--policy", "narrow-publication", path, "-q"])
     assert code == 0
     # Which shortest trace Z3 returns may vary (controller names, the position
-    # of the edit); its shape may not.
+    # and kind of the edit); its shape may not.
     assert re.search(r"reproduced released-safety on real files: step 10 \(\w+(\(\w+\))? c\d\): "
                      r"the implementation accepted the file although the external writer "
-                     r"changed it at step \d \(append\) while c\d was released", out), out
-    code, out, _ = cli(["replay", "--policy", "reference", "--external", "append", path, "-q"])
+                     r"changed it at step \d \([a-z-]+\) while c\d was released", out), out
+    code, out, _ = cli(["replay", "--policy", "reference", path, "-q"])
     assert code == 1
     assert re.search(r"diverged at step \d of 10: (read_before|finish_write) c\d", out), out
     assert "- outcome: ok" in out and "+ outcome: takeover (" in out
     assert "fails closed where the model of narrow-publication goes on" in out
+
+
+REFERENCE_STAT = [p for p in ("released-safety", "safety")
+                  if variants.get("reference").expectation(p, WORLDS["stat"]) == "violated"]
+
+
+@pytest.mark.parametrize("prop", REFERENCE_STAT)
+def test_the_reference_stat_mode_limits_reproduce_on_real_files(tmp_path, prop):
+    """The documented stat-mode limit (a same-size rewrite inside a holder's
+    own write window, this machine's multigrain timestamps): the model's
+    counterexample reproduces with `--fingerprint stat` and fails closed
+    with `--fingerprint digest`."""
+    r = _verify("reference", "stat")[prop]
+    path = str(tmp_path / f"reference-{prop}-stat.itf.json")
+    model_traces.write(Executor(build(variants.get("reference"), WORLDS["stat"]), 2), r.trace,
+                       path, covers=f"violation {prop}", status="violation")
+    assert "same-size-rewrite" in [i.kind.label for i in r.trace.steps if i.kind is not None]
+    lt, res = _replay(path, policy="reference", fingerprint="stat")
+    assert res.status == "conforms", res.divergence
+    assert res.reproduced, res
+    # In digest mode the implementation sees the rewrite the stat model
+    # cannot: the trace ends there (its next check fails closed).
+    lt, res = _replay(path, policy="reference", fingerprint="digest")
+    assert res.status == "diverged"
+    assert res.divergence.label.startswith("external_write(same-size-rewrite)")
+    assert [d.field for d in res.divergence.diffs] == ["file"]

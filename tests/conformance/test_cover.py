@@ -16,6 +16,7 @@ from sessionfence.model import properties as P
 from sessionfence.model import variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.machine import Decision, build
+from sessionfence.model.world import World
 
 
 def test_targets_are_every_transition_plus_declared_violations_and_witnesses():
@@ -40,7 +41,7 @@ def test_cover_reaches_every_target_with_a_shortest_replayed_trace(variant):
         # the trace is a real run of the model ending in its target
         s = ex.initial()
         for inst in c.trace.steps:
-            assert ex.find(s, inst.step, inst.ctrl, inst.mode) == inst
+            assert ex.find(s, inst.step, inst.ctrl, inst.mode, inst.kind) == inst
             s = ex.fire(s, inst)
         last = c.trace.steps[-1]
         if c.target.kind == "transition":
@@ -70,7 +71,7 @@ def test_takeover_branches_are_their_own_targets():
 
 
 def test_unreachable_targets_are_proved_unreachable_with_atomic_writes():
-    result = C.cover(variants.get("reference"), 2, atomic_writes=True)
+    result = C.cover(variants.get("reference"), 2, world=World(atomic_writes=True))
     unreached = {u.target.name: u for u in result.unreached}
     assert set(unreached) == {"transition read_before:write_before->taken_over",
                               "transition finish_write:write_after->taken_over"}
@@ -133,7 +134,8 @@ def test_traces_command_human_summary_lists_targets_and_unreached(tmp_path, caps
                  "--out", str(tmp_path), "-q"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "cover: 22 of 24 targets reached" in text
+    # 26 transitions (7 of them the external writer's kinds) + 4 witnesses
+    assert "cover: 28 of 30 targets reached" in text
     assert "finish_write:write_after->taken_over: proved unreachable" in text
 
 

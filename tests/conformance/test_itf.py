@@ -278,7 +278,7 @@ def _conforms(value, typ: str) -> bool:
 def test_every_state_variable_sort_has_an_apalache_type():
     from sessionfence.model import state as S
 
-    for v in S.STATE_VARS:
+    for v in S.MACHINE_VARS + S.WORLD_VARS + S.GHOST_VARS + (S.fence.decl, S.reg_gen.decl):
         assert model_traces.itf_type(v.sort, v.per_ctrl) in (
             "Int", "Bool", "Str", "Str -> Int", "Str -> Bool", "Str -> Str")
     with pytest.raises(ValueError, match="SORT_TYPES"):
@@ -294,7 +294,8 @@ def test_var_types_cover_exactly_the_vars_and_match_every_written_value(tmp_path
     assert list(types) == t.vars  # Apalache: the keys are the variables in `vars`
     assert types["phase"] == "Str -> Str" and types["file"] == "Int"
     assert types["mbt::nondetPicks"] == ("{ controller: None(UNIT) | Some(Str), "
-                                         "mode: None(UNIT) | Some(Str) }")
+                                         "mode: None(UNIT) | Some(Str), "
+                                         "kind: None(UNIT) | Some(Str) }")
     for i, state in enumerate(t.states):
         for name in t.vars:
             assert _conforms(state[name], types[name]), (i, name, state[name], types[name])

@@ -46,7 +46,7 @@ def test_broken_reference_gives_a_replayed_counterexample(name):
     s = ref.initial()
     try:
         for inst in r.trace.steps[:-1]:
-            s = ref.step(s, inst.step, inst.ctrl, inst.mode)[1]
+            s = ref.step(s, inst.step, inst.ctrl, inst.mode, inst.kind)[1]
     except Exception:
         return
     assert not ref.event(s, properties.BY_NAME[prop])

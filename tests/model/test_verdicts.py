@@ -57,11 +57,13 @@ def test_stat_mode_shows_the_documented_limits(verdicts, name):
 
 def test_reference_stat_limit_inside_the_write_window(verdicts):
     """With multigrain timestamps only a rewrite inside a holder's own write
-    window is invisible: the reference adopts it at finish_write."""
+    window (between read_before and its write) is invisible: the reference
+    adopts it at finish_write."""
     r = verdicts("reference", 2, fingerprint="stat", timestamps="multigrain")["safety"]
     steps = [(i.step, i.kind.label if i.kind else None) for i in r.trace.steps]
     x = steps.index(("external_write", "same-size-rewrite"))
-    assert ("read_before", None) in steps[:x] and steps[-1] == ("finish_write", None)
+    assert steps[x - 1] == ("read_before", None) and steps[x + 1] == ("append", None)
+    assert steps[-1] == ("finish_write", None)
 
 
 def test_undone_edits_are_a_reading_of_the_properties(verdicts):

@@ -270,10 +270,13 @@ class SessionController(WholeOperations):
         ctx.ours = ours
         if ours:
             before, fd = ctx.before, self._fd
-            # Our bytes go where read_before saw the end, unless someone
-            # appended since (then validation fails closed anyway).
-            if before.exists and before.ident == self._fd_ident:
-                start, clean = before.size, before == self._clean_tail  # hot path: no read
+            # Our bytes go at the real end (O_APPEND). If the file is still
+            # what our own last validated write left, that end is known and
+            # clean: no read. Else the end is judged as it is now -- the file
+            # may have been emptied and written again since read_before
+            # (validation then fails closed anyway).
+            if before.exists and before.ident == self._fd_ident and before == self._clean_tail:
+                start, clean = before.size, True  # hot path: no read
             else:
                 start, clean = os.fstat(fd).st_size, False
             if not clean:

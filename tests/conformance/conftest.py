@@ -32,13 +32,16 @@ def ci_traces(tmp_path_factory):
     (replace and delete are faithful only where no open controller writes later)."""
     made: dict = {}
 
-    def get(variant: str, n: int) -> str:
-        key = (variant, n)
+    def get(variant: str, n: int, fingerprint: str = "digest") -> str:
+        """The model's world has the fingerprint mode the implementation will
+        replay in (stat: this machine's multigrain timestamps)."""
+        key = (variant, n, fingerprint)
         if key not in made:
-            d = str(tmp_path_factory.mktemp(f"ci-{variant}-{n}"))
+            d = str(tmp_path_factory.mktemp(f"ci-{variant}-{n}-{fingerprint}"))
+            world = ["--fingerprint", fingerprint, "--timestamps", "multigrain"]
             code, _, err = cli(["traces", "--variant", variant, "--controllers", str(n),
                                 "--cover", "--random", "16", "--weights", "external_write=2",
-                                "--depth", "30", "--seed", "1", "--out", d, "-q"])
+                                "--depth", "30", "--seed", "1", "--out", d, "-q", *world])
             assert code == 0, err
             made[key] = d
         return made[key]

@@ -26,7 +26,7 @@ from sessionfence.conformance.protocol import ProtocolViolation, capabilities
 from sessionfence.impl import _controller
 from sessionfence.model import variants
 from sessionfence.model.concrete import Executor
-from sessionfence.model.expr import Mode
+from sessionfence.model.expr import Kind, Mode
 from sessionfence.model.machine import build
 from sessionfence.model.variants import BUILTIN
 
@@ -81,8 +81,9 @@ def fake(tmp_path):
 def write_trace(path, variant: str, n: int, steps) -> str:
     """A hand-made trace: [(step, ctrl, mode)], executed by the model and written as ITF."""
     ex = Executor(build(variants.get(variant)), n)
-    tf = model_traces.TraceFile(str(path), variant, n, False,
-                                [model_traces.Step(s, c, Mode[m] if m else None)
+    tf = model_traces.TraceFile(str(path), variant, n, ex.machine.world,
+                                [model_traces.Step(s, c, Mode[m] if m else None,
+                                                   Kind.append if s == "external_write" else None)
                                  for s, c, m in steps], [])
     model_traces.write(ex, model_traces.execute(ex, tf, compare_states=False), str(path),
                        covers="hand-made")
@@ -191,10 +192,10 @@ def test_pause_points_are_per_mode_and_a_skip_names_step_mode_and_pause(tmp_path
     assert skipped["status"] == "skipped"
     assert skipped["skipped"] == ("needs pause point(s) read_before in cleanup (first after step "
                                   "3, read_before c1 in a cleanup section, where "
-                                  "external_write X runs)")
+                                  "external_write(append) X runs)")
     assert skipped["missing_pause_points"] == [
         {"pause_point": "read_before", "mode": "cleanup", "step": 3, "controller": "c1",
-         "next": "external_write X"}]
+         "next": "external_write(append) X"}]
     assert report["summary"]["skip_reasons"] == {"needs pause point(s) read_before in cleanup": 1}
     # a version 1 adapter has one list for every mode: the cleanup-only gap is everywhere
     code, report, _ = replay_json(cleanup, publish, "--adapter", adapter + " --protocol 1")

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from conformance_support import POLICIES, cli, thorough_only
-from sessionfence.conformance import external_plan
 from sessionfence.conformance import replay as R
+from sessionfence.conformance.external_writer import KINDS
 from sessionfence.conformance.local_driver import LocalDriver
 from sessionfence.conformance.session import format_divergence
 from sessionfence.impl import ReferencePolicy, StrictFingerprintPolicy
@@ -20,13 +20,17 @@ from sessionfence.model.variants import BUILTIN
 @pytest.mark.parametrize("n", [2, 3])
 @pytest.mark.parametrize("policy", POLICIES)
 def test_cover_and_random_traces_conform_on_real_files(ci_traces, policy, n, fingerprint):
-    code, out, err = cli(["replay", ci_traces(policy, n), "--fingerprint", fingerprint,
-                          "--seed", str(n), "--json", "-q"])
+    code, out, err = cli(["replay", ci_traces(policy, n, fingerprint), "--fingerprint",
+                          fingerprint, "--seed", str(n), "--json", "-q"])
     report = json.loads(out)
-    bad = [t for t in report["traces"] if t["status"] != "conforms"]
+    # A random walk may need an edit real files cannot follow here ("physics":
+    # e.g. a deletion while a controller that appends later holds the old
+    # inode); that is skipped and says why. Nothing diverges.
+    bad = [t for t in report["traces"] if t["status"] != "conforms"
+           and not (t["status"] == "skipped" and t["skipped"].split(": ")[1].startswith("physics"))]
     assert code == 0 and not bad, json.dumps(bad[:1], indent=1)
     s = report["summary"]
-    assert s["traces"] == s["conform"] >= 20
+    assert s["conform"] >= 20 and s["conform"] + s["skipped"] == s["traces"]
     assert all(t["policy"] == policy for t in report["traces"])
     # the design's own fence data was compared, not only the observable behaviour
     assert all("fence" in t["compared"] for t in report["traces"])
@@ -34,9 +38,7 @@ def test_cover_and_random_traces_conform_on_real_files(ci_traces, policy, n, fin
     for t in report["traces"]:
         for k, v in t["external_writes"].items():
             kinds[k] = kinds.get(k, 0) + v
-    assert set(kinds) == {"append", "rewrite", "replace", "delete"}
-    if fingerprint == "digest":
-        assert s["stat_blind_spot_substitutions"] == 0
+    assert set(kinds) == set(KINDS)  # every kind of edit was made on real files
 
 
 def test_repeated_replays_in_one_replayer_stay_independent(ci_traces):
@@ -100,49 +102,30 @@ def test_a_wrong_policy_is_caught_with_a_readable_divergence(cover_dir, policy, 
             == "conforms"
 
 
-def test_the_stat_mode_blind_spot_is_real(cover_dir, monkeypatch):
-    # Let the planner put same-size rewrites inside write sections in stat mode:
-    # the reference implementation then accepts an external edit the model
-    # catches, i.e. the substitution the planner makes is needed, not cosmetic.
-    target = "transition finish_write:write_after->taken_over"
-    traces = [lt for lt in R.load([cover_dir("reference", 2)], BUILTIN)
-              if lt.tf.meta["covers"] == target]
-    monkeypatch.setattr(external_plan, "STAT_BLIND", ())
-    status = {}
-    for fp in ("stat", "digest"):
-        with R.Replayer(LocalDriver(), R.ReplayOptions(fingerprint=fp, kinds=("rewrite",))) as r:
-            status[fp] = r.replay(traces[0])
-    assert status["digest"].status == "conforms" and status["digest"].kinds == {"rewrite": 1}
-    dv = status["stat"].divergence
-    assert dv is not None and dv.label.startswith("finish_write c")
-    c = dv.label.split()[1]
-    first = [(d.field, d.model, d.impl.split(" ")[0]) for d in dv.diffs][:2]
-    # The write's mode (which Z3 picks) decides where the accepting
-    # implementation goes next; what matters is that it did not fail closed.
-    assert first[0] == ("outcome", "takeover", "ok")
-    assert first[1][:2] == (f"phase[{c}]", "taken_over")
-    assert first[1][2] in ("held", "released", "done")
-
-
-def test_blind_spot_substitutions_are_counted_not_hidden(cover_dir):
-    code, out, _ = cli(["replay", cover_dir("reference", 2), "--external", "rewrite", "-q"])
-    assert code == 0
-    assert "stat-mode blind spot: 1 same-size in-place rewrite(s)" in out
-    code, out, _ = cli(["replay", cover_dir("reference", 2), "--external", "rewrite",
-                        "--fingerprint", "digest", "-q"])
-    assert code == 0 and "blind spot" not in out
+def test_an_invisible_rewrite_outside_a_write_window_is_physics_not_a_divergence(tmp_path):
+    """Coarse timestamps make a same-size rewrite invisible anywhere; this
+    machine's filesystem is multigrain, where stat sees it outside a holder's
+    write window: the replay skips such a trace and says why."""
+    code, _, err = cli(["traces", "--variant", "strict-fingerprint", "--cover", "--fingerprint",
+                        "stat", "--out", str(tmp_path), "-q"])
+    assert code == 0, err
+    path = os.path.join(str(tmp_path),
+                        "strict-fingerprint-n2-stat-violation-released-safety.itf.json")
+    code, out, _ = cli(["replay", path, "--json", "-q"])
+    (t,) = json.loads(out)["traces"]
+    assert t["status"] == "skipped" and "physics: stat sees a same-size rewrite" in t["skipped"]
+    assert "coarse timestamps" in t["skipped"]
 
 
 def test_a_diverging_trace_exits_1_and_keeps_its_directory(cover_dir, tmp_path):
     path = os.path.join(cover_dir("strict-fingerprint", 2),
                         "strict-fingerprint-n2-violation-safety.itf.json")
     code, out, _ = cli(["replay", "--policy", "reference", "--keep", "--workdir", str(tmp_path),
-                        "--external", "append", path, "-q"])
+                        path, "-q"])
     assert code == 1
     assert "DIVERGED" in out and "1 diverged" in out
     kept = [p for p in tmp_path.iterdir()]
-    assert len(kept) == 1
-    assert (kept[0] / "session.jsonl").read_bytes().endswith(b'{"external":1}\n')
+    assert len(kept) == 1 and kept[0].is_dir()  # (the trace's edit may have deleted the file)
     assert f"directory kept: {kept[0]}" in out
 
 
@@ -189,7 +172,7 @@ def _set(data, i, key, value):
 @pytest.mark.parametrize("argv, message", [
     (["replay", "--policy", "nope", "X"], "unknown policy 'nope'"),
     (["replay", "/nonexistent/trace.itf.json"], "/nonexistent/trace.itf.json: no such file"),
-    (["replay", "--external", "chmod", "X"], "--external: unknown kind(s) chmod"),
+    (["replay", "--fingerprint", "chmod", "X"], "--fingerprint: invalid choice"),
 ])
 def test_bad_arguments_exit_2(argv, message, cover_dir):
     argv = [a if a != "X" else cover_dir("reference", 2) for a in argv]
@@ -210,7 +193,7 @@ def test_json_output_describes_every_trace(cover_dir):
     assert t["status"] == "conforms" and t["divergence"] is None
     assert t["reproduced"].startswith("step 9 (") and "although the external writer" in t["reproduced"]
     assert set(t) >= {"trace", "variant", "policy", "fingerprint", "controllers", "steps",
-                      "executed", "compared", "external_writes", "substitutions"}
+                      "executed", "compared", "external_writes"}
 
 
 @pytest.mark.parametrize("fingerprint", ["stat", "digest"])
@@ -231,23 +214,10 @@ for _mark in thorough_only:
     test_random_campaign = _mark(test_random_campaign)
 
 
-@pytest.mark.parametrize("kind", ["append", "rewrite", "replace", "delete"])
-def test_recorded_external_kinds_are_used_when_faithful(cover_dir, tmp_path, kind):
-    src = os.path.join(cover_dir("reference", 2),
-                       "reference-n2-transition-reacquire-released-taken_over.itf.json")
-    data = json.load(open(src))
-    step = [i for i, st in enumerate(data["states"]) if st["mbt::actionTaken"] == "external_write"]
-    data["#meta"]["external_kinds"] = {str(step[0]): kind}
-    path = tmp_path / "t.itf.json"
-    path.write_text(json.dumps(data))
-    code, out, _ = cli(["replay", str(path), "--json", "-q", "--fingerprint", "digest"])
-    (t,) = json.loads(out)["traces"]
-    assert code == 0 and t["external_writes"] == {kind: 1} and t["substitutions"] == []
-
-
-def test_kinds_differ_between_traces_of_one_run(cover_dir):
+def test_each_trace_makes_the_kinds_of_edit_its_model_names(cover_dir):
     code, out, _ = cli(["replay", cover_dir("reference", 2), "--json", "-q"])
-    kinds = set()
     for t in json.loads(out)["traces"]:
-        kinds |= set(t["external_writes"])
-    assert len(kinds) >= 2  # each trace has its own seed (run seed + its steps)
+        name = os.path.basename(t["trace"])
+        if "-external_write-" in name:  # the cover trace of one kind of edit ends with it
+            kind = name.split("-external_write-")[1].split(".")[0]
+            assert kind in t["external_writes"], (name, t["external_writes"])

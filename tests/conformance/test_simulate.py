@@ -12,6 +12,7 @@ from conformance_support import POLICIES, cli
 from sessionfence.conformance import model_traces, simulate
 from sessionfence.model import variants
 from sessionfence.model.check import Trace
+from sessionfence.model.expr import Kind
 from sessionfence.model.concrete import Executor
 from sessionfence.model.machine import build
 from sessionfence.model.properties import ALWAYS, BY_NAME
@@ -143,8 +144,8 @@ def test_tally_counts_external_kinds_where_instances_have_them():
     def inst(step, ctrl, kind=None):
         return SimpleNamespace(step=step, ctrl=ctrl, mode=None, kind=kind)
 
-    steps = [inst("start", 1), inst("external_write", None, SimpleNamespace(name="replace")),
-             inst("external_write", None, "append"), inst("external_write", None, "append")]
+    steps = [inst("start", 1), inst("external_write", None, Kind.replace),
+             inst("external_write", None, Kind.append), inst("external_write", None, Kind.append)]
     w = simulate.Walk(0, 0, Trace(steps, [()] * 5), simulate.STOP_DEPTH, 4)
     t = simulate.tally([w])
     assert t.taken == {"start": 1, "external_write": 3} and t.in_walks["external_write"] == 1

@@ -111,6 +111,9 @@ class Expectations:
         """The verdict in the default world (digest, every kind of edit)."""
         return self.base[prop]
 
+    def items(self):
+        return self.base.items()
+
     def get(self, prop: str, world) -> Optional[str]:
         out = self.base.get(prop)
         for settings, verdicts in self.when:

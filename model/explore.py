@@ -40,7 +40,7 @@ from typing import Optional
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor, Instance
 from sessionfence.model.expr import (
-    WRITE_MODES, At, Forall, Lit, Mode, Named, Nobody, Op, Param, Phase, Var,
+    WRITE_MODES, At, Forall, Kind, Lit, Mode, Named, Nobody, Op, Param, Phase, Var,
 )
 from sessionfence.model.machine import AssignAll, Machine
 
@@ -323,9 +323,19 @@ def forgettable(machine: Machine) -> tuple[frozenset, frozenset]:
     return final, frozenset(per_ctrl - needed)
 
 
+def relevant(machine: Machine) -> set:
+    """Variables that can influence a guard or a property (data flow)."""
+    from sessionfence.model.smt import cone_of_influence
+
+    flags = [machine.flag(p, Param("c", "ctrl")) for p in P.ALWAYS + P.SOMETIMES
+             if p.name != "peer-write-accepted" or machine.has("fence")]
+    return cone_of_influence(machine, flags) | {"phase", "holder"}
+
+
 class Reducer:
-    """The representative of a state's class: finished controllers' data
-    forgotten, controllers permuted to the least tuple, numbers renamed."""
+    """The representative of a state's class: unobservable data reset,
+    finished controllers' data forgotten, controllers permuted to the least
+    tuple, numbers renamed."""
 
     def __init__(self, executor: Executor, *, symmetry: bool = True, forget: bool = True):
         self.executor = executor
@@ -343,8 +353,22 @@ class Reducer:
                              for k in range(n if v.per_ctrl else 1)]
         identity = tuple(range(1, n + 1))
         self._perms = list(itertools.permutations(identity)) if symmetry else [identity]
+        # Variables nothing can observe (no guard, no property, nothing that
+        # feeds one reads them: `mine` in a design that never validates) are
+        # kept at their initial value: they cannot tell two states apart.
+        observed = relevant(machine)
+        init = executor.initial()
+        self._unread = [slot for v in machine.vars if v.name not in observed
+                        for slot in ([layout.index[v.name] + k for k in range(n)] if v.per_ctrl
+                                     else [layout.index[v.name]])]
+        self._unread_init = [init[slot] for slot in self._unread]
 
     def __call__(self, s: tuple) -> tuple:
+        if self._unread:
+            t = list(s)
+            for slot, value in zip(self._unread, self._unread_init):
+                t[slot] = value
+            s = tuple(t)
         dead = [c for c, slot in enumerate(self._phase, 1) if s[slot] in self._final]
         if self._forget and dead:
             t = list(s)
@@ -381,9 +405,13 @@ class Bounds:
     writes: Optional[int] = 1  # write sections (begin_write steps) per path; None: any
     modes: tuple = (Mode.publish, Mode.cleanup)  # begin_write modes offered
     dispose: bool = False  # offer the dispose step
+    # the kinds of external edit offered (None: every kind of the machine's world)
+    kinds: Optional[tuple] = (Kind.append,)
 
     def allows(self, inst: Instance) -> bool:
         if inst.mode is not None and inst.mode not in self.modes:
+            return False
+        if inst.kind is not None and self.kinds is not None and inst.kind not in self.kinds:
             return False
         return self.dispose or inst.step != "dispose"
 
@@ -405,7 +433,9 @@ class Bounds:
         writes = "any number of" if self.writes is None else f"≤ {self.writes}"
         modes = ", ".join(m.name for m in WRITE_MODES if m in self.modes)
         plural = "s" if self.writes != 1 else ""
-        out = (f"≤ {self.external} external write{'s' if self.external != 1 else ''}, "
+        kinds = "" if self.kinds is None else \
+            " (" + ", ".join(k.label for k in self.kinds) + ")"
+        out = (f"≤ {self.external} external write{'s' if self.external != 1 else ''}{kinds}, "
                f"{writes} write section{plural} ({modes})")
         return out + ("" if self.dispose else ", no dispose")
 

@@ -220,6 +220,8 @@ class _Builder:
                               for items in variant.points.values() for i in items)
         self.reads: set = set()
         self.ts: list[Transition] = []
+        self.order = [v.name for v in S.MACHINE_VARS + S.WORLD_VARS] + list(self.decls) + \
+            [v.name for v in S.GHOST_VARS]
 
     # -- rules ---------------------------------------------------------------------
     def call(self, ref, step: str, what: str):
@@ -331,7 +333,9 @@ class _Builder:
     def add(self, step, source, target, condition, updates: dict, decision, *, modes=(),
             branch="", kind=None):
         assigns = []
-        for var, (value, rule) in updates.items():
+        # in declaration order, whatever order the step assigned them in
+        order = {v: i for i, v in enumerate(self.order)}
+        for var, (value, rule) in sorted(updates.items(), key=lambda kv: order.get(kv[0], 1e9)):
             per = var in self.var_per_ctrl
             assigns.append(Assign(var, value, rule, per))
         self.ts.append(Transition(step, source, target, lift(condition), tuple(assigns), decision,
@@ -510,14 +514,13 @@ def build(variant: Variant, world: Optional[World] = None, *,
         b.ts.append(Transition("external_write", None, None, conj(ext_guard, guard), assigns,
                                Decision.none, kind=kind))
 
-    machine_vars = tuple(v for v in S.MACHINE_VARS
-                         if v.name not in ("mine", "landed") or v.name in b.reads)
+    machine_vars = S.MACHINE_VARS  # the same bookkeeping in every design: diffs compare rules
     design = tuple(b.decls.values())
     vars_ = machine_vars + layout.variables + design + layout.ghosts
     keep = {v.name for v in vars_}
     seen = layout.has_ghost("seen")
     transitions = []
-    for t in b.ts:  # drop bookkeeping of variables nobody reads (mine, landed)
+    for t in b.ts:  # (world variables this machine does not have are not assigned)
         assigns = tuple(a for a in t.assigns if a.var in keep)
         if seen and t.source is not None and t.decision in (Decision.accept, Decision.adopt):
             # the content this controller now vouches for (the ABA reading)

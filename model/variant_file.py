@@ -45,6 +45,12 @@ def load(path: str) -> list[Variant]:
                                f"it must define VARIANT or VARIANTS and return") from None
     except RecursionError:
         raise VariantFileError(f"{path}: recursion too deep while loading the file") from None
+    except ModelDefinitionError as exc:
+        # Declaring the variant built it: the message names file, line, step, rule.
+        text = str(exc)
+        line = _line_in(path, exc)
+        raise VariantFileError(text if ".py:" in text.split(" ")[0] else
+                               f"{path}:{line or '?'}: {text}") from None
     except Exception as exc:  # the maintainer's code: report where it failed
         line = _line_in(path, exc)
         where = f"{path}:{line}" if line else path

@@ -84,8 +84,10 @@ def test_a_rule_that_raises_is_one_line_naming_file_and_line(raising, tmp_path, 
     argv = [a.format(vf=raising, tmp=tmp_path, trace=good_trace) for a in argv]
     assert main(argv) == 2
     line = one_line(capsys)
-    assert line.startswith(f"sessionfence: error: {raising}:6: variant 'reference-raises' "
-                           "cannot be built: ZeroDivisionError: division by zero"), line
+    # one line naming the file, the line, the step and the rule
+    assert line.startswith(f"sessionfence: error: {raising}:6: variant 'reference-raises', "
+                           "step release, rule 'check' raises ZeroDivisionError: division by "
+                           "zero"), line
 
 
 def test_a_rule_that_raises_prints_no_traceback_from_the_real_command(raising):

@@ -179,7 +179,9 @@ def _build(args, info: dict) -> str:
         info["against"] = other.name
         return diff_graph(build(other, world), machine).source()
     info["controllers"] = args.controllers
-    bounds = Bounds(args.external_writes, args.writes, args.modes, args.dispose)
+    # The states picture offers one kind of edit unless --external names them.
+    kinds = tuple(world.kinds) if args.external else Bounds.kinds
+    bounds = Bounds(args.external_writes, args.writes, args.modes, args.dispose, kinds)
     try:
         graph, g = build_states(machine, args.controllers, bounds, limit=args.limit,
                                 properties=(args.property,) if args.property else None)

@@ -67,27 +67,36 @@ def _anchor(name: str) -> str:
     return "v-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
+def _modes(report: Report) -> list:
+    return [w.fingerprint for w in report.worlds]
+
+
 def verdict_table(report: Report) -> str:
+    """The verdict matrix: design x property x fingerprint mode."""
     props = [p.name for p in P.ALWAYS]
-    head = "".join(f"<th>{esc(p)}</th>" for p in props)
+    modes = _modes(report)
+    head = "".join(f'<th colspan="{len(modes)}">{esc(p)}</th>' for p in props)
+    sub = "".join(f"<th>{esc(m)}</th>" for _ in props for m in modes)
     rows = []
     for vr in report.variants:
         cells = [f'<td class="name"><a href="#{_anchor(vr.variant.name)}">'
                  f"{esc(vr.variant.name)}</a></td>"]
-        by_prop = {r.property: r for r in vr.always}
+        by_cell = {(r.property, r.world.fingerprint): r for r in vr.always}
         for p in props:
-            r = by_prop[p]
-            mark = "ok" if r.ok else "bad"
-            want = "proved" if r.expected == "holds" else "violated"
-            note = "" if r.ok else f" (expected {want})"
-            cells.append(f'<td class="{mark}">{esc(r.status)}{esc(note)}<br>'
-                         f'<span class="small">{esc(r.method)}, {r.seconds:.2f} s</span></td>')
+            for m in modes:
+                r = by_cell[(p, m)]
+                mark = "ok" if r.ok else "bad"
+                want = {"holds": "proved", "violated": "violated"}.get(r.expected, "an answer")
+                note = "" if r.ok else f" (expected {want})"
+                cells.append(f'<td class="{mark}">{esc(r.status)}{esc(note)}<br>'
+                             f'<span class="small">{esc(r.method)}, {r.seconds:.2f} s</span></td>')
         found = sum(r.ok for r in vr.sometimes)
         mark = "ok" if found == len(vr.sometimes) else "bad"
         cells.append(f'<td class="{mark}">{found} of {len(vr.sometimes)} witnessed</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<table class="verdicts" id="verdicts"><thead><tr><th>variant</th>{head}'
-            f"<th>sometimes</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f'<table class="verdicts" id="verdicts"><thead><tr><th rowspan="2">variant</th>'
+            f'{head}<th rowspan="2">sometimes</th></tr><tr>{sub}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
 
 
 def figure(svg: str, ident: str) -> str:
@@ -98,13 +107,15 @@ def figure(svg: str, ident: str) -> str:
 
 
 def results_table(vr: VariantReport) -> str:
-    out = ["<table><thead><tr><th>property</th><th>expected</th><th>status</th><th>method</th>"
-           "<th>depth</th><th>time</th><th>note</th></tr></thead><tbody>"]
+    out = ["<table><thead><tr><th>property</th><th>fingerprints</th><th>expected</th>"
+           "<th>status</th><th>method</th><th>depth</th><th>time</th><th>note</th></tr>"
+           "</thead><tbody>"]
     for r in vr.always:
         # A proof's or a counterexample's note is shown with it below.
         below = r.status == "proved" or r.trace is not None
         note = "see below" if below and r.note else r.note
-        out.append(f'<tr><td>{esc(r.property)}</td><td>{esc(r.expected)}</td>'
+        out.append(f'<tr><td>{esc(r.property)}</td><td>{esc(r.world.fingerprint)}</td>'
+                   f'<td>{esc(r.expected or "-")}</td>'
                    f'<td style="background:{OK_FILL if r.ok else BAD_FILL}">{esc(r.status)}</td>'
                    f"<td>{esc(r.method)}</td><td>{'-' if r.depth is None else r.depth}</td>"
                    f"<td>{r.seconds:.2f} s</td><td>{esc(note)}</td></tr>")
@@ -119,7 +130,8 @@ def proofs(vr: VariantReport) -> str:
     shown: set = set()
     for proof in vr.proofs:
         r = proof.result
-        out.append(f"<p><b>{esc(r.property)}</b> proved by {esc(r.method)} in {r.seconds:.2f} s. "
+        out.append(f"<p><b>{esc(r.property)}</b> ({esc(r.world.fingerprint)} fingerprints) "
+                   f"proved by {esc(r.method)} in {r.seconds:.2f} s. "
                    f"{esc(proof.explanation)}</p>")
         key = tuple(proof.facts)
         if proof.facts and key in shown:
@@ -149,12 +161,14 @@ def counterexamples(vr: VariantReport) -> str:
     out = ["<h3>Counterexamples</h3>"]
     for cex in vr.counterexamples:
         r = cex.result
-        out.append(f"<h4>{esc(vr.variant.name)} violates {esc(r.property)}: "
+        out.append(f"<h4>{esc(vr.variant.name)} violates {esc(r.property)} "
+                   f"({esc(r.world.fingerprint)} fingerprints): "
                    f"{len(r.trace.steps)} steps, {cex.controllers} controllers</h4>")
         if r.note:
             out.append(f'<p class="small">{esc(r.note)}</p>')
         out.append(step_table(cex.rows))
-        out.append(figure(cex.svg, f"{_anchor(vr.variant.name)}-{r.property}"))
+        out.append(figure(cex.svg, f"{_anchor(vr.variant.name)}-{r.property}-"
+                                   f"{r.world.fingerprint}"))
     return "".join(out)
 
 
@@ -162,7 +176,8 @@ def witnesses(vr: VariantReport) -> str:
     items = []
     for r in vr.sometimes:
         doc = P.BY_NAME[r.property].doc if r.property in P.BY_NAME else ""
-        detail = f"reachable in {r.depth} steps" if r.ok else f"{r.status}: {r.note}"
+        detail = (f"reachable in {r.depth} steps ({r.world.fingerprint})" if r.ok
+                  else f"{r.status} ({r.world.fingerprint}): {r.note}")
         style = "" if r.ok else f' style="background:{BAD_FILL}"'
         items.append(f"<li{style}><code>{esc(r.property)}</code> ({esc(doc)}): {esc(detail)}</li>")
     return f"<h3>Reachability witnesses</h3><ul>{''.join(items)}</ul>" if items else ""
@@ -229,7 +244,11 @@ def render(report: Report, command: str = "") -> str:
         banner = (f'<p class="banner ok" id="summary">all {len(results)} results match the '
                   "declared expectations</p>")
     atomic = ", write sections atomic w.r.t. the external writer" if report.atomic_writes else ""
-    settings = (f"{report.controllers} controllers{atomic}; counterexample search to depth "
+    world = report.worlds[0].but(fingerprint="digest").describe().replace("digest fingerprints", "")
+    world = world.lstrip(", ")
+    settings = (f"{report.controllers} controllers, {' and '.join(_modes(report))} fingerprints"
+                + (f", {world}" if world and "atomic" not in world else "")
+                + f"{atomic}; counterexample search to depth "
                 f"{report.depth}; checked in {report.seconds:.1f} s")
     nav = "".join(f'<a href="#{_anchor(vr.variant.name)}">{esc(vr.variant.name)}</a>'
                   for vr in report.variants)

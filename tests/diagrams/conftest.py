@@ -55,5 +55,6 @@ def report(tmp_path_factory, traces_dir):
     vf.write_text(USER_VARIANT)
     out = root / "out"
     code = main(["report", "--variant", "reference", "--variant-file", str(vf),
-                 "--traces", str(traces_dir), "--out", str(out), "--quiet"])
+                 "--fingerprint", "digest", "--traces", str(traces_dir), "--out", str(out),
+                 "--quiet"])
     return code, (out / "index.html").read_text(encoding="utf-8"), out

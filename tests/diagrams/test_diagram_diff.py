@@ -54,14 +54,15 @@ def test_builtin_against_reference_highlights_exactly_the_differing_rules(name):
 def test_narrow_against_reference_in_numbers():
     old, new = build(BUILTIN["reference"]), build(BUILTIN["narrow-publication"])
     got = highlighted(old, new)
-    # narrow-publication never checks when held, before a write or after it
+    # narrow-publication never checks at release, before a write or after it
     assert sorted(k for k, v in got.items() if v == "removed") == [
-        "begin_write:held->taken_over", "finish_write:write_after->taken_over",
-        "read_before:write_before->taken_over", "release:held->taken_over"]
-    # append, the three disposals and the external writer are shared
+        "finish_write:write_after->taken_over", "read_before:write_before->taken_over",
+        "release:held->taken_over"]
+    # append, the three disposals and the external writer's edits are shared
     same = {t.key for t in new.transitions} - set(got)
     assert same == {"append:write_append->write_after", "dispose:idle->done",
-                    "dispose:held->done", "dispose:released->done", "external_write"}
+                    "dispose:held->done", "dispose:released->done",
+                    *(f"external_write[{k.label}]" for k in new.world.kinds)}
 
 
 def test_one_changed_rule_changes_only_the_steps_that_use_it():
@@ -78,14 +79,14 @@ def test_one_changed_rule_changes_only_the_steps_that_use_it():
     old_side = label[:label.index("reference-size-only:")]
     new_side = label[label.index("reference-size-only:"):]
     assert old_side[0] == "reference:" and old_side[-1] == (
-        "write ok: landed[c] ∧ file = mine[c] ∧ reg_epoch = k_epoch[c] ∧ reg_gen = k_gen[c] ∧ "
+        "write_ok: landed[c] ∧ file = mine[c] ∧ reg_epoch = k_epoch[c] ∧ reg_gen = k_gen[c] ∧ "
         "reg_fp = before[c]")
-    assert new_side[-1] == "write ok: file = mine[c]"
+    assert new_side[-1] == "write_ok: file = mine[c]"
     legend = unwrap(d.nodes["legend"]["label"])
     assert legend.split("\n")[1:] == [
-        "write ok in reference: landed[c] ∧ file = mine[c] ∧ reg_epoch = k_epoch[c] ∧ "
+        "write_ok in reference: landed[c] ∧ file = mine[c] ∧ reg_epoch = k_epoch[c] ∧ "
         "reg_gen = k_gen[c] ∧ reg_fp = before[c]",
-        "write ok in reference-size-only: file = mine[c]", ""]
+        "write_ok in reference-size-only: file = mine[c]", ""]
 
 
 def test_a_variant_against_itself_is_refused(tmp_path, capsys):
@@ -98,7 +99,7 @@ def test_a_variant_file_is_diffed_against_reference_by_default(tmp_path, capsys)
     vf = tmp_path / "mine.py"
     vf.write_text("from sessionfence.model import builtin, state as S\n"
                   "VARIANT = builtin('reference').derive('no-release-check',\n"
-                  "    check_at_release=False)\n")
+                  "    points={'release': ['on_release']})\n")
     out = tmp_path / "d.dot"
     assert main(["diagram", "--variant-file", str(vf), "--kind", "diff", "--out",
                  str(out)]) == 0, capsys.readouterr().err

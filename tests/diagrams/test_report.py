@@ -10,6 +10,9 @@ import re
 
 from sessionfence.cli import main
 from sessionfence.model import invariants as INV
+from sessionfence.model.machine import build
+from sessionfence.model.variants import BUILTIN
+from sessionfence.model.world import World
 
 def test_a_mismatch_exits_1_and_the_report_is_written_anyway(report):
     code, page, _ = report
@@ -33,7 +36,7 @@ def test_the_verdict_table_marks_each_cell(report):
 def test_proofs_list_the_invariants_in_plain_words(report):
     _, page, _ = report
     section = page.split('id="v-reference"')[1].split("</section>")[0]
-    for inv in INV.REFERENCE:
+    for inv in INV.for_machine(build(BUILTIN["reference"]), INV.SETS["reference"]):
         assert f"<code>{inv.name}</code>: {html.escape(inv.words)}" in section
     assert section.count("proved by invariants") == 3
 
@@ -41,7 +44,7 @@ def test_proofs_list_the_invariants_in_plain_words(report):
 def test_spacer_proofs_list_the_shared_lemmas(report):
     _, page, _ = report
     section = page.split('id="v-strict-claims-precision"')[1].split("</section>")[0]
-    assert "released-safety</b> proved by spacer" in section
+    assert "released-safety</b> (digest fingerprints) proved by spacer" in section
     assert f"<code>lock-owner</code>: {html.escape(INV.SHARED[0].words)}" in section
 
 
@@ -79,7 +82,7 @@ def test_trace_coverage(report):
     _, page, _ = report
     section = page.split('id="coverage"')[1]
     assert "4 trace file(s)" in section
-    assert "reference: 2 trace(s), 3 of 20 transitions fired" in section
+    assert "reference: 2 trace(s), 3 of 26 transitions fired" in section
     assert re.search(r"<code>reacquire:released-&gt;held</code></td><td [^>]*>1</td>", section)
     assert re.search(r"<code>release:held-&gt;released</code></td><td [^>]*>2</td>", section)
     assert "unreadable: broken.itf.json" in section
@@ -88,8 +91,14 @@ def test_trace_coverage(report):
 
 def test_all_matching_exits_0(tmp_path, capsys):
     assert main(["report", "--variant", "reference", "--out", str(tmp_path), "-q"]) == 0
-    assert "all 7 results match" in (tmp_path / "index.html").read_text()
+    page = (tmp_path / "index.html").read_text()
+    assert "all 14 results match" in page  # both fingerprint modes
     assert "report written to" in capsys.readouterr().err
+    # the verdict matrix has a column per property and fingerprint mode
+    head = re.search(r'<table class="verdicts" id="verdicts"><thead>(.*?)</thead>', page,
+                     re.S).group(1)
+    assert head.count('colspan="2"') == 3 and head.count("<th>digest</th>") == 3
+    assert head.count("<th>stat</th>") == 3
 
 
 def test_bad_arguments_are_one_line(tmp_path, capsys):
@@ -109,10 +118,10 @@ def test_lemmas_of_a_variant_file_are_explained_in_words():
 
     mine = BUILTIN["reference"].derive("reference-mine", summary="x")
     names = ["lock-owner", "epochs-issued", "generations-only-grow"]
-    r = Result("reference-mine", "precision", "always", 2, False, "proved", "holds", "spacer",
+    r = Result("reference-mine", "precision", "always", 2, World(), "proved", "holds", "spacer",
                None, 1.0, note="lemmas: " + ", ".join(names))
     proof = explain(mine, r)
-    words = {i.name: i.words for i in INV.REFERENCE}
+    words = {i.name: i.words for i in INV.SHARED + INV.REFERENCE_OWN}
     assert proof.facts == [(n, words[n]) for n in names]
     assert all(w for _, w in proof.facts)
 

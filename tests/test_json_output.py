@@ -100,7 +100,7 @@ def documents(tmp_path_factory) -> dict:
     run("replay", "replay", str(traces), "--policy", "reference", "--keep", "--workdir",
         str(tmp), "-q", codes=(1,))
     violation = next(traces.glob("*violation-released-safety*"))
-    run("replay", "replay", str(violation), "-q")
+    run("replay", "replay", str(violation), "-q", codes=(4,))
     run("report", "report", "--variant", "reference", "--traces", str(traces),
         "--out", str(tmp / "report"), "-q")
     for kind, extra in (("machine", []), ("diff", ["--variant", "broad-publication"]),

@@ -25,7 +25,11 @@ controller's phase before and after it (`decision_table`):
 
 Undone edits (`--aba content`, the default reading): accepting a file
 byte-identical to the one the controller last accepted or adopted is no
-violation. With `aba="history"` any accept after an external edit is one.
+violation. A controller's own append onto exactly those bytes extends them
+(it continues from where it was: the bytes after it are the ones it
+vouches for), so a write section whose file was edited and restored to the
+same bytes before its append does not count either. With `aba="history"`
+any accept after an external edit is one.
 """
 
 from __future__ import annotations
@@ -117,6 +121,13 @@ class Judge:
         self.decided_at: dict = {c: 0 for c in names}
         self.violations: list = []
         self._reported: set = set()
+        self._before_append: dict = {}
+
+    def before(self, op: str, ctrl: int) -> None:
+        """Call before performing controller step `op` (an append needs the
+        bytes it lands on)."""
+        if op == "append" and self.aba == "content":
+            self._before_append[f"c{ctrl}"] = content_id(self.path)
 
     def external(self, number: int, kind: str, phases: dict) -> None:
         """The runner's external write `number` of `kind`; `phases`: the
@@ -144,6 +155,10 @@ class Judge:
         c = f"c{ctrl}"
         decision = self.decision(op, source, outcome, target)
         found = []
+        landed_on = self._before_append.pop(c, None)
+        if op == "append" and outcome == "ok" and landed_on is not None \
+                and landed_on == self.seen.get(c):
+            self.seen[c] = content_id(self.path)
         if decision == "takeover":
             if not self.alive.get(c):
                 found.append(ImplViolation(

@@ -199,6 +199,7 @@ class ReplaySession:
             if why:
                 raise Unfaithful(f"step {number} ({step.label()}): {why}")
             mode = step.mode.name if step.mode is not None else None
+            self.judge.before(step.step, step.ctrl)
             view = self.driver.step(step.step, step.ctrl, mode)
             c = f"c{step.ctrl}"
             self.judge.step(number, step.step, step.ctrl, self._phases.get(c, ""),

@@ -101,6 +101,9 @@ def documents(tmp_path_factory) -> dict:
         str(tmp), "-q", codes=(1,))
     violation = next(traces.glob("*violation-released-safety*"))
     run("replay", "replay", str(violation), "-q", codes=(4,))
+    run("hunt", "hunt", "--policy", "broad-publication", "--out", str(tmp / "hunt.itf.json"),
+        "-q", codes=(4,))
+    run("hunt", "hunt", "--policy", "reference", "--schedules", "2", "-q")
     run("report", "report", "--variant", "reference", "--traces", str(traces),
         "--out", str(tmp / "report"), "-q")
     for kind, extra in (("machine", []), ("diff", ["--variant", "broad-publication"]),
@@ -115,8 +118,8 @@ def documents(tmp_path_factory) -> dict:
 
 
 def test_the_doc_has_a_table_for_every_document():
-    assert set(documented()) == {COMMON, "verify", "traces", "replay", "report", "diagram",
-                                 "diagram --regenerate-docs"}
+    assert set(documented()) == {COMMON, "verify", "traces", "replay", "hunt", "report",
+                                 "diagram", "diagram --regenerate-docs"}
 
 
 def test_every_document_starts_with_schema_command_version_and_z3(documents):
@@ -131,7 +134,7 @@ def test_every_document_starts_with_schema_command_version_and_z3(documents):
             assert doc["command"] == section.split()[0]
 
 
-@pytest.mark.parametrize("section", ["verify", "traces", "replay", "report", "diagram",
+@pytest.mark.parametrize("section", ["verify", "traces", "replay", "hunt", "report", "diagram",
                                      "diagram --regenerate-docs"])
 def test_the_documented_fields_are_exactly_the_emitted_ones(documents, section):
     types = {**documented()[COMMON], **documented()[section]}

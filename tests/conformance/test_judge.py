@@ -72,3 +72,29 @@ def test_the_content_is_read_without_stat_and_a_missing_file_has_an_id(tmp_path)
     (tmp_path / "a").write_bytes(b"x")
     (tmp_path / "b").write_bytes(b"x")
     assert J.content_id(str(tmp_path / "a")) == J.content_id(str(tmp_path / "b"))
+
+
+def test_an_own_append_onto_the_seen_bytes_extends_them(tmp_path):
+    """The hunt's first false alarm on the reference: a file created empty,
+    truncated (still empty) inside c2's write window, c2's own append, its
+    validated finish: nothing foreign is in the file."""
+    path, j = _judge(tmp_path, J.decision_table("reference", BUILTIN))
+    path.write_bytes(b"")
+    j.step(1, "start", 2, "idle", "ok", "held")
+    j.step(2, "begin_write", 2, "held", "ok", "write_before")
+    j.step(3, "read_before", 2, "write_before", "ok", "write_append")
+    j.external(4, "truncate", {"c1": "idle", "c2": "write_append"})
+    j.before("append", 2)
+    path.write_bytes(b"mine\n")
+    j.step(5, "append", 2, "write_append", "ok", "write_after")
+    assert j.step(6, "finish_write", 2, "write_after", "ok", "held") == []
+    # a real edit before the append is still caught
+    j.step(7, "begin_write", 2, "held", "ok", "write_before")
+    j.step(8, "read_before", 2, "write_before", "ok", "write_append")
+    j.external(9, "append", {"c1": "idle", "c2": "write_append"})
+    path.write_bytes(b"mine\nforeign\n")
+    j.before("append", 2)
+    path.write_bytes(b"mine\nforeign\nmine\n")
+    j.step(10, "append", 2, "write_append", "ok", "write_after")
+    found = j.step(11, "finish_write", 2, "write_after", "ok", "held")
+    assert [(v.property, v.external_step) for v in found] == [("safety", 9)]

@@ -5,7 +5,10 @@
                schedule number at which the first violation is found (the
                median over seeds 0..R-1), and what it is; for the reference,
                schedules per second over the whole budget with nothing found.
-  adapter      the same through the subprocess adapter (N = 2, seed 0).
+  reference    schedules per second over a whole budget with nothing found,
+               in process (N = 2, 3) and through the subprocess adapter (N = 2).
+  every        --keep-going for the whole default budget (N = 2, seed 0): when
+               each property a historical policy violates is first found.
 
 Usage:
   benchmarks/bench_hunt.py [--quick]
@@ -37,11 +40,39 @@ def first(driver_factory, policy: str, n: int, seed: int, budget: float):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds, short reference budget")
+    ap.add_argument("--only", choices=("first", "reference", "every"), action="append",
+                    help="run just this section (repeatable)")
     args = ap.parse_args(argv)
+    only = set(args.only or ("first", "reference", "every"))
     seeds = 3 if args.quick else 10
     ref_budget = 10.0 if args.quick else 60.0
     print("# sessionfence hunt benchmark")
     print(f"Python {platform.python_version()}, {platform.machine()}, digest fingerprints")
+    if "first" in only:
+        bench_first(seeds)
+    if "reference" in only:
+        bench_reference(ref_budget)
+    if "every" in only:
+        bench_every(10.0 if args.quick else 60.0)
+
+
+def bench_every(budget: float) -> None:
+    print(f"## Every property: --keep-going for {budget:g} s (N = 2, seed 0)")
+    print()
+    print("| policy | property | first found after | schedule | shrunk to (steps) |")
+    print("|---|---|---|---|---|")
+    for policy in VIOLATING:
+        with Hunter(LocalDriver(), HuntOptions(policy=policy, budget=budget,
+                                               keep_going=True)) as h:
+            res = h.hunt()
+        for f in res.found:
+            print(f"| {policy} | {f.property} | {f.seconds:.2f} s | {f.at_schedule} | "
+                  f"{len(f.schedule)} |")
+        print(f"| {policy} | (total) | {res.schedules} schedules in {res.seconds:.0f} s | | |")
+    print()
+
+
+def bench_first(seeds: int) -> None:
     print()
     print("## Time to the first violation, in process (median over "
           f"{seeds} seeds; default budget 60 s)")
@@ -63,6 +94,9 @@ def main(argv=None) -> None:
             print(f"| {policy} | {n} | {statistics.median(times):.3f} s | {max(times):.3f} s | "
                   f"{statistics.median(counts) if counts else '-'} | {found} |")
     print()
+
+
+def bench_reference(ref_budget: float) -> None:
     print(f"## The reference: a whole budget of {ref_budget:g} s, nothing to find")
     print()
     print("| driver | N | schedules | schedules/s | steps/s | windows | found |")

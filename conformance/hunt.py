@@ -292,10 +292,14 @@ class Hunter:
         ops["dispose"] = rng.choice((0.05, 0.2))
         return {"kinds": set(kinds), "edit": rng.choice((0.05, 0.15, 0.3)), "ops": ops}
 
-    def _schedule(self, swarm: Optional[dict]) -> tuple:
+    def _schedule(self, swarm: Optional[dict], found=()) -> tuple:
+        """Grow one schedule until it violates a property not in `found`
+        (one already found does not end it: a laundered edit is accepted
+        only after the laundering write section adopted it)."""
         run = _Run(self)
         try:
-            while len(run.steps) < MAX_STEPS and not run.violations:
+            while len(run.steps) < MAX_STEPS and \
+                    not any(v.property not in found for v in run.violations):
                 step = self._choose(run, swarm)
                 if step is None:
                     break
@@ -336,7 +340,7 @@ class Hunter:
                 break
             before = len(self.windows)
             swarm = self._swarm() if res.phase == "swarm" else None
-            schedule, violations = self._schedule(swarm)
+            schedule, violations = self._schedule(swarm, found)
             res.schedules += 1
             res.steps += len(schedule)
             stale = stale + 1 if len(self.windows) == before else 0

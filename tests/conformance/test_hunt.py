@@ -93,3 +93,18 @@ def test_bad_input_is_one_line_and_status_2(argv, words):
     code, out, err = cli(["hunt", *argv])
     assert code == 2 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_keep_going_finds_narrow_publications_race_in_the_swarm_phase(tmp_path):
+    """Bug (b): an edit inside a peer's write window, published from a trusted
+    baseline, accepted by a released controller. A schedule goes on past a
+    property already found (the peer's own adoption is a safety violation)."""
+    code, doc, _ = _hunt(tmp_path, "--policy", "narrow-publication", "--schedules", "1500",
+                         "--keep-going")
+    assert code == 4
+    found = {f["property"]: f for f in doc["found"]}
+    assert set(found) == {"released-safety", "safety", "precision"}
+    rs = found["released-safety"]
+    assert doc["phase"] == "swarm" and rs["variant"] == "narrow-publication"
+    code, out, _ = cli(["replay", "--policy", "narrow-publication", rs["trace"], "-q"])
+    assert code == 4 and "violated released-safety" in out

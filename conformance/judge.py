@@ -84,6 +84,20 @@ def decision_table(policy: str, variants: Optional[dict]) -> Optional[dict]:
     return _TABLES[key][1]
 
 
+def object_table(policy) -> dict:
+    """The decision table of an in-process Policy object, from its own check
+    points (a policy that subclasses a design but drops a check decides
+    what it does, not what the design it is named after does)."""
+    from sessionfence.impl._event_log import decision
+
+    from sessionfence.model.variants import BUILTIN
+
+    keys = decision_table("reference", BUILTIN)
+    return {(step, source, target): decision(policy, step, source,
+                                             "takeover" if target == "taken_over" else "ok")
+            for (step, source, target) in keys}
+
+
 def content_id(path: str) -> str:
     """The transcript's bytes as a digest ('missing' if there is none).
 

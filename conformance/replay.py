@@ -47,7 +47,7 @@ from sessionfence.conformance.external_plan import trace_seed
 from sessionfence.conformance.external_writer import ExternalWriter
 from sessionfence.conformance.itf import ItfError
 from sessionfence.conformance.judge import (
-    ImplViolation, decision_table, model_violations, safe_side,
+    ImplViolation, decision_table, model_violations, object_table, safe_side,
 )
 from sessionfence.conformance.model_traces import StaleTrace, TraceFile
 from sessionfence.conformance.session import (
@@ -375,7 +375,8 @@ class Replayer:
         workdir = opts.workdir or self._own_workdir
         session_opts = SessionOptions(policy, fingerprint, opts.seed, workdir, opts.keep)
         steps = lt.tf.steps
-        decisions = decision_table(pname, {**BUILTIN, lt.variant.name: lt.variant})
+        decisions = (decision_table(pname, {**BUILTIN, lt.variant.name: lt.variant})
+                      if isinstance(policy, str) else object_table(policy))
         seed = trace_seed(opts.seed, [s.label() for s in steps])
         for attempt in range(1, TICK_RETRIES + 1):
             watch = _Watch(self.driver)

@@ -27,6 +27,7 @@ from sessionfence.conformance.compare import View
 from sessionfence.impl._runtime_lines import runtime_line
 from sessionfence.impl import (
     POLICIES,
+    EventLog,
     PROBE_POINTS,
     Policy,
     Registry,
@@ -56,7 +57,10 @@ class LocalDriver:
     policies = tuple(POLICIES)
     exposes = EXPOSES
 
-    def __init__(self) -> None:
+    def __init__(self, event_log: Optional[str] = None) -> None:
+        # event_log: every controller of every session logs its steps there
+        # (docs/event-log.md); replays then double as logs check-log can read.
+        self.event_log = EventLog(event_log) if event_log else None
         self.ctrls: list = []
         self.path = ""
         self.directory = ""
@@ -72,7 +76,8 @@ class LocalDriver:
         self._digest = fingerprint == "digest"
         registry = Registry()  # a private registry per trace: no state leaks between traces
         self.ctrls = [SessionController(transcript, policy=policy, fingerprint=fingerprint,
-                                        registry=registry, timeout=0, name=f"c{i}")
+                                        registry=registry, timeout=0, name=f"c{i}",
+                                        event_log=self.event_log)
                       for i in range(1, controllers + 1)]
         self._appends = 0
         return self.observe()
@@ -146,6 +151,7 @@ class LocalDriver:
     def teardown(self) -> None:
         """Give back every lock and fd (the runner removes the directory)."""
         for c in self.ctrls:
+            c._event_log = None  # the harness's cleanup is no step of the trace
             try:
                 if c.phase in ("idle", "held", "released"):
                     c.dispose()
@@ -159,3 +165,5 @@ class LocalDriver:
 
     def close(self) -> None:
         self.teardown()
+        if self.event_log is not None:
+            self.event_log.close()

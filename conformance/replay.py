@@ -20,9 +20,11 @@ it does not support, or a write section interrupted at a step boundary it
 cannot pause at (in that section's write mode).
 
 Besides conformance, each result lists the *implementation property
-violations* seen on the way (`ImplViolation`): for now
-`takeover-releases-lock`, a controller that fails closed and keeps the
-session write lock.
+violations* seen on the way (`ImplViolation`): `released-safety`, `safety`
+and `precision` judged on what the implementation did (`judge.py`, whatever
+the model says), and `takeover-releases-lock`, a controller that fails
+closed and keeps the session write lock. A divergence says which side, if
+any, violated a property at its step.
 
 An adapter that dies, hangs or breaks the protocol in the middle of a trace
 ends that trace as diverged at the step it did not answer, its process group
@@ -44,6 +46,9 @@ from sessionfence.conformance.compare import Diff, fields_for
 from sessionfence.conformance.external_plan import trace_seed
 from sessionfence.conformance.external_writer import ExternalWriter
 from sessionfence.conformance.itf import ItfError
+from sessionfence.conformance.judge import (
+    ImplViolation, decision_table, model_violations, object_table, safe_side,
+)
 from sessionfence.conformance.model_traces import StaleTrace, TraceFile
 from sessionfence.conformance.session import (
     CrossedTick, Divergence, ReplaySession, SessionOptions, Unfaithful,
@@ -55,7 +60,7 @@ from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import WRITE_PHASES, Mode
 from sessionfence.model.machine import ModelDefinitionError, build
-from sessionfence.model.variants import Variant
+from sessionfence.model.variants import BUILTIN, Variant
 
 
 class BadInput(ValueError):
@@ -188,17 +193,6 @@ def skip_text(missing) -> tuple:
     first = missing[0]
     return group, (f"{group} (first after step {first.step}, {first.point} {first.controller} "
                    f"in a {first.mode} section, where {first.next} runs)")
-
-
-@dataclass(frozen=True)
-class ImplViolation:
-    """An implementation property violated at a step (whatever the model says)."""
-
-    property: str
-    step: int
-    controller: str
-    external_step: Optional[int]  # the external write it concerns, if any
-    detail: str = ""
 
 
 def takeover_releases_lock(number: int, label: str, ctrl: int, view,
@@ -381,11 +375,13 @@ class Replayer:
         workdir = opts.workdir or self._own_workdir
         session_opts = SessionOptions(policy, fingerprint, opts.seed, workdir, opts.keep)
         steps = lt.tf.steps
+        decisions = (decision_table(pname, {**BUILTIN, lt.variant.name: lt.variant})
+                      if isinstance(policy, str) else object_table(policy))
         seed = trace_seed(opts.seed, [s.label() for s in steps])
         for attempt in range(1, TICK_RETRIES + 1):
             watch = _Watch(self.driver)
             session = ReplaySession(lt.executor, watch, self.writer, result.fields,
-                                    session_opts, lt.variant.name, seed)
+                                    session_opts, lt.variant.name, seed, decisions)
             divergence = None
             finished = False
             failure: Optional[tuple] = None  # (step number, AdapterError)
@@ -402,7 +398,9 @@ class Replayer:
                     try:
                         divergence = session.apply(step, steps[i + 1:])
                     finally:  # a property is reported even if the step then diverges
-                        self._check_properties(result, lt, watch, number, before)
+                        self._check_properties(result, lt, watch, number, before, session)
+                    if divergence is not None and divergence.step == number:
+                        self._safe_side(divergence, result, lt, before)
                 finished = True
             except CrossedTick as exc:
                 if attempt < TICK_RETRIES:
@@ -441,7 +439,10 @@ class Replayer:
         return result
 
     def _check_properties(self, result: TraceResult, lt: LoadedTrace, watch: _Watch,
-                          number: int, before: tuple) -> None:
+                          number: int, before: tuple, session=None) -> None:
+        judge = getattr(session, "judge", None)
+        if judge is not None:
+            result.violations += [v for v in judge.violations if v.step == number]
         if watch.last is None or watch.last[2].outcome != "takeover":
             return
         _, ctrl, view = watch.last
@@ -450,6 +451,15 @@ class Replayer:
                                        holder)
         if found is not None:
             result.violations.append(found)
+
+    @staticmethod
+    def _safe_side(dv: Divergence, result: TraceResult, lt: LoadedTrace, before: tuple) -> None:
+        inst = lt.run.steps[dv.step - 1]
+        dv.model_violates = model_violations(lt.executor, before, inst)
+        dv.impl_violates = [v.property for v in result.violations
+                            if v.step == dv.step and v.property in ("released-safety", "safety",
+                                                                     "precision")]
+        dv.safety = safe_side(lt.variant.name, dv.model_violates, dv.impl_violates)
 
     def _adapter_failed(self, result: TraceResult, lt: LoadedTrace, session, divergence,
                         number: int, exc: AdapterError) -> Divergence:

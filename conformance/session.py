@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from sessionfence.conformance.compare import Comparator, Diff, View, expected, fp_vars
 from sessionfence.conformance.external_plan import WINDOW, FileTracker, coarse_timestamps
 from sessionfence.conformance.external_writer import KINDS, ExternalWriter
+from sessionfence.conformance.judge import Judge
 from sessionfence.conformance.model_traces import Step
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor
@@ -60,6 +61,11 @@ class Divergence:
     diffs: list  # [compare.Diff]
     history: list  # readable lines for the steps before, all of which agreed
     verdict: str  # one line: what kind of disagreement this is
+    # Which side violated a property at this step (judge.safe_side); set by
+    # the replay runner, which knows the model's state before the step.
+    model_violates: list = field(default_factory=list)
+    impl_violates: list = field(default_factory=list)
+    safety: str = ""
 
 
 @dataclass
@@ -73,7 +79,8 @@ class SessionOptions:
 
 class ReplaySession:
     def __init__(self, ex: Executor, driver, writer: ExternalWriter, fields,
-                 options: SessionOptions, variant_name: str, seed=None):
+                 options: SessionOptions, variant_name: str, seed=None,
+                 decisions: Optional[dict] = None):
         self.ex, self.driver, self.writer = ex, driver, writer
         self.options = options
         self.variant_name = variant_name
@@ -94,6 +101,10 @@ class ReplaySession:
         # into a concrete statement about real files.
         self.real_released: dict = {}
         self.real_alive: dict = {}
+        # The implementation's own property verdicts (judge.py), whatever the
+        # model says; `decisions` is the policy's design table (None: generic).
+        self._decisions = decisions
+        self.judge: Optional[Judge] = None
 
     # -- lifecycle ---------------------------------------------------------------
     def open(self) -> Optional[Divergence]:
@@ -103,6 +114,7 @@ class ReplaySession:
             self.tracker.coarse = coarse_timestamps(self.directory)
         with open(self.path, "wb") as fh:
             fh.write(INITIAL_CONTENT)
+        self.judge = Judge(self.path, self.ex.n, self._decisions, self.ex.machine.world.aba)
         view = self.driver.setup(self.directory, self.path, self.options.policy,
                                  self.options.fingerprint, self.ex.n)
         self._phases = dict(view.phase)
@@ -187,7 +199,11 @@ class ReplaySession:
             if why:
                 raise Unfaithful(f"step {number} ({step.label()}): {why}")
             mode = step.mode.name if step.mode is not None else None
+            self.judge.before(step.step, step.ctrl)
             view = self.driver.step(step.step, step.ctrl, mode)
+            c = f"c{step.ctrl}"
+            self.judge.step(number, step.step, step.ctrl, self._phases.get(c, ""),
+                            view.outcome, view.phase.get(c, ""))
             model = expected(self.ex, after, inst.transition.decision)
             self.tracker.stepped(step.step, step.ctrl, self.ex.phase(after, step.ctrl))
             line = f"{number:>4}  {step.label():<24} {model.outcome}"
@@ -203,6 +219,7 @@ class ReplaySession:
         return None
 
     def _external_hit(self, number: int, kind: str) -> None:
+        self.judge.external(number, kind, self._phases)
         for c, phase in self._phases.items():
             if phase == "released":
                 self.real_released.setdefault(c, (number, kind))
@@ -267,6 +284,8 @@ def format_divergence(dv: Divergence, total_steps: Optional[int] = None,
     lines.append("--- model   +++ implementation")
     lines += diff_lines(dv.diffs)
     lines.append(dv.verdict)
+    if dv.safety:
+        lines.append(dv.safety)
     return "\n".join(indent + line for line in lines)
 
 

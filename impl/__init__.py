@@ -28,6 +28,7 @@ from sessionfence.impl._fingerprint import (
     digest_fingerprint,
     stat_fingerprint,
 )
+from sessionfence.impl._event_log import EventLog
 from sessionfence.impl._lock import SessionLock
 from sessionfence.impl._lock_payload import LockInfo, parse_payload
 from sessionfence.impl._lock_slots import install_exit_handlers
@@ -61,6 +62,7 @@ from sessionfence.impl._transcript import (
 
 __all__ = [
     "BroadPublicationPolicy",
+    "EventLog",
     "FINGERPRINT_MODES",
     "FSYNC_MODES",
     "FenceContext",

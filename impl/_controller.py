@@ -42,6 +42,7 @@ from sessionfence.impl._fingerprint import (
     explain,
     new_hasher,
 )
+from sessionfence.impl._event_log import EventLog, logged
 from sessionfence.impl._lock import DEFAULT_STALE_GRACE, DEFAULT_TIMEOUT, SessionLock
 from sessionfence.impl._lock_payload import new_token
 from sessionfence.impl._policies import WRITE_MODES, FenceContext, Policy, get_policy
@@ -104,7 +105,8 @@ class SessionController(WholeOperations):
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  registry: Optional[Registry] = None, proc: Optional[ProcTable] = None,
                  probe: Optional[Probe] = None, stale_grace: float = DEFAULT_STALE_GRACE,
-                 name: Optional[str] = None):
+                 name: Optional[str] = None,
+                 event_log: Union[str, "os.PathLike[str]", EventLog, None] = None):
         if fingerprint not in FINGERPRINT_MODES:
             raise ValueError(f"fingerprint must be one of {FINGERPRINT_MODES}, got {fingerprint!r}")
         if fsync not in FSYNC_MODES:
@@ -133,6 +135,10 @@ class SessionController(WholeOperations):
         self._clean_tail: Optional[Fingerprint] = None
         self._section: Optional[WriteSection] = None
         self._takeover: Optional[SessionTakeoverError] = None
+        # Opt-in decision log (docs/event-log.md); the fingerprint each step observed.
+        self._event_log = (event_log if event_log is None or isinstance(event_log, EventLog)
+                           else EventLog(event_log))
+        self._observed: Optional[Fingerprint] = None
 
     def __repr__(self) -> str:
         return f"<SessionController {self.name} {self.policy.name} {self._phase} {self.path}>"
@@ -190,6 +196,7 @@ class SessionController(WholeOperations):
 
     # -- the steps ---------------------------------------------------------------
 
+    @logged("start")
     def start(self) -> None:
         """Take the lock and initialise the fence (step `start`)."""
         self._enter("start", _IDLE)
@@ -207,6 +214,7 @@ class SessionController(WholeOperations):
             self.policy.start(ctx, now)
         self._phase = "held"
 
+    @logged("release")
     def release_for_prompt(self) -> None:
         """(Check,) snapshot and release the lock for the prompt (step `release`)."""
         self._enter("release", _HELD)
@@ -221,12 +229,14 @@ class SessionController(WholeOperations):
         self.lock.release()
         self._phase = "released"
 
+    @logged("reacquire")
     def reacquire_after_prompt(self) -> None:
         """Take the lock back and check the fence (step `reacquire`)."""
         self._enter("reacquire", _RELEASED)
         self._acquire_and_check("reacquire")
         self._phase = "held"
 
+    @logged("begin_write")
     def begin_write(self, mode: str = "publish") -> WriteSection:
         """Open a write section (step `begin_write`); mode: publish, broad, cleanup.
 
@@ -249,6 +259,7 @@ class SessionController(WholeOperations):
         self._phase = "write_before"
         return section
 
+    @logged("read_before")
     def _read_before(self, section: WriteSection) -> Fingerprint:
         self._enter_section("read_before", "write_before", section)
         before = self._observe()
@@ -264,6 +275,7 @@ class SessionController(WholeOperations):
         self._phase = "write_append"
         return before
 
+    @logged("append")
     def _append(self, section: WriteSection, ours: bytes) -> int:
         self._enter_section("append", "write_append", section)
         ctx = self._ctx
@@ -320,6 +332,7 @@ class SessionController(WholeOperations):
         self._phase = "write_after"
         return len(content)
 
+    @logged("finish_write")
     def _finish_write(self, section: WriteSection) -> Fingerprint:
         self._enter_section("finish_write", "write_after", section)
         post = self._observe()
@@ -356,6 +369,7 @@ class SessionController(WholeOperations):
             self._phase = "held"
         return post
 
+    @logged("dispose")
     def dispose(self) -> None:
         """Retire without a check, releasing the lock if held (step `dispose`)."""
         self._enter("dispose", _DISPOSABLE)
@@ -385,13 +399,16 @@ class SessionController(WholeOperations):
     def _observe(self) -> Fingerprint:
         if self._digest:
             fp, self._last_hasher = digest_fingerprint(self.path, self._fd, self._fd_ident)
-            return fp
-        try:
-            st = os.lstat(self.path)  # a symlink put at the path is another file
-        except (FileNotFoundError, NotADirectoryError):
-            return MISSING
-        return Fingerprint(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                           True)
+        else:
+            try:
+                st = os.lstat(self.path)  # a symlink put at the path is another file
+            except (FileNotFoundError, NotADirectoryError):
+                fp = MISSING
+            else:
+                fp = Fingerprint(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                 st.st_ctime_ns, True)
+        self._observed = fp
+        return fp
 
     def _open_aligned(self) -> Fingerprint:
         """Open the transcript (creating it under the lock if absent) and

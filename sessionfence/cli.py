@@ -17,7 +17,7 @@ import platform
 import sys
 import traceback
 
-COMMANDS = ("verify", "traces", "replay", "diagram", "report")
+COMMANDS = ("verify", "traces", "replay", "hunt", "check-log", "diagram", "report")
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEBUG_ENV = "SESSIONFENCE_DEBUG"
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the versions of sessionfence, Z3 and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        module = importlib.import_module(f"sessionfence.commands.{name}")
+        module = importlib.import_module(f"sessionfence.commands.{name.replace('-', '_')}")
         cmd = sub.add_parser(name, help=module.HELP, description=module.__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(cmd)

@@ -100,7 +100,13 @@ def documents(tmp_path_factory) -> dict:
     run("replay", "replay", str(traces), "--policy", "reference", "--keep", "--workdir",
         str(tmp), "-q", codes=(1,))
     violation = next(traces.glob("*violation-released-safety*"))
-    run("replay", "replay", str(violation), "-q")
+    run("replay", "replay", str(violation), "-q", codes=(4,))
+    run("hunt", "hunt", "--policy", "broad-publication", "--out", str(tmp / "hunt.itf.json"),
+        "-q", codes=(4,))
+    run("hunt", "hunt", "--policy", "reference", "--schedules", "2", "-q")
+    log = _event_log(tmp, traces)
+    run("check-log", "check-log", log, "--variant", "narrow-publication", codes=(4,))
+    run("check-log", "check-log", log, "--variant", "reference", codes=(1,))
     # digest only: the fields are the same in both modes, and stat mode's
     # precision proof (Spacer) is the slowest cell of the reference
     run("report", "report", "--variant", "reference", "--traces", str(traces),
@@ -116,9 +122,22 @@ def documents(tmp_path_factory) -> dict:
     return docs
 
 
+def _event_log(tmp, traces) -> str:
+    """An event log of narrow-publication's false takeover, written during its replay."""
+    from sessionfence.conformance import replay as R
+    from sessionfence.conformance.local_driver import LocalDriver
+    from sessionfence.model.variants import BUILTIN
+
+    log = str(tmp / "events.jsonl")
+    lt = R.load([str(next(traces.glob("*violation-precision*")))], BUILTIN)[0]
+    with R.Replayer(LocalDriver(event_log=log), R.ReplayOptions()) as r:
+        r.replay(lt)
+    return log
+
+
 def test_the_doc_has_a_table_for_every_document():
-    assert set(documented()) == {COMMON, "verify", "traces", "replay", "report", "diagram",
-                                 "diagram --regenerate-docs"}
+    assert set(documented()) == {COMMON, "verify", "traces", "replay", "hunt", "check-log",
+                                 "report", "diagram", "diagram --regenerate-docs"}
 
 
 def test_every_document_starts_with_schema_command_version_and_z3(documents):
@@ -133,8 +152,8 @@ def test_every_document_starts_with_schema_command_version_and_z3(documents):
             assert doc["command"] == section.split()[0]
 
 
-@pytest.mark.parametrize("section", ["verify", "traces", "replay", "report", "diagram",
-                                     "diagram --regenerate-docs"])
+@pytest.mark.parametrize("section", ["verify", "traces", "replay", "hunt", "check-log", "report",
+                                     "diagram", "diagram --regenerate-docs"])
 def test_the_documented_fields_are_exactly_the_emitted_ones(documents, section):
     types = {**documented()[COMMON], **documented()[section]}
     seen: dict = {}

@@ -168,7 +168,8 @@ def _divergence_json(dv) -> dict:
     return {"step": dv.step, "label": dv.label, "transition": dv.transition,
             "decision": dv.decision, "verdict": dv.verdict,
             "diffs": [{"field": d.field, "model": d.model, "impl": d.impl} for d in dv.diffs],
-            "history": dv.history}
+            "history": dv.history, "model_violates": dv.model_violates,
+            "implementation_violates": dv.impl_violates, "safe_side": dv.safety or None}
 
 
 def result_json(r) -> dict:

@@ -135,7 +135,10 @@ def test_cli_demo_narrow_publication(cover_dir):
     path = os.path.join(cover_dir("narrow-publication", 2),
                         "narrow-publication-n2-violation-released-safety.itf.json")
     code, out, _ = cli(["replay", "--policy", "narrow-publication", path, "-q"])
-    assert code == 0
+    assert code == 4  # conforms, and the implementation violates released-safety
+    assert re.search(r"VIOLATES  released-safety .*: the implementation violated released-safety "
+                     r"at step 10 \(c\d accepted a file containing the external [a-z-]+ of step "
+                     r"\d, made while c\d was released\)", out), out
     # Which shortest trace Z3 returns may vary (controller names, the position
     # and kind of the edit); its shape may not.
     assert re.search(r"reproduced released-safety on real files: step 10 \(\w+(\(\w+\))? c\d\): "
@@ -172,3 +175,60 @@ def test_the_reference_stat_mode_limits_reproduce_on_real_files(tmp_path, prop):
     assert res.status == "diverged"
     assert res.divergence.label.startswith("external_write(same-size-rewrite)")
     assert [d.field for d in res.divergence.diffs] == ["file"]
+
+
+@pytest.mark.parametrize("variant, prop, fingerprint", MODE_CASES)
+def test_the_matching_policy_is_judged_to_violate_the_property(ce_dir, variant, prop,
+                                                               fingerprint):
+    """The runner's own verdict on the implementation (conformance/judge.py),
+    from real files and the implementation's outcomes, names the property at
+    the counterexample's bad step, with the external write responsible."""
+    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}-{fingerprint}.itf.json"),
+                      policy=variant)
+    bad = len(lt.run.steps)
+    found = [v for v in res.violations if v.property == prop and v.step == bad]
+    assert found, res.violations
+    v = found[0]
+    assert v.controller == f"c{lt.run.steps[-1].ctrl}"
+    if prop == "precision":
+        assert v.external_step is None
+        assert "took over although no external write happened" in v.detail
+    else:
+        kinds = {i + 1: s.kind.label for i, s in enumerate(lt.run.steps) if s.kind is not None}
+        assert v.external_step in kinds
+        assert f"the external {kinds[v.external_step]} of step {v.external_step}" in v.detail
+    assert R.summarize([res], 0.0).violations >= 1
+
+
+@pytest.mark.parametrize("variant, prop", CASES)
+def test_the_reference_policy_violates_no_property_and_is_the_safe_side(ce_dir, variant, prop):
+    lt, res = _replay(os.path.join(ce_dir, f"{variant}-{prop}-digest.itf.json"),
+                      policy="reference")
+    assert res.violations == []
+    dv = res.divergence
+    assert dv.impl_violates == []
+    if dv.step == len(lt.run.steps):  # the bad step itself: the model violates it there
+        assert prop in dv.model_violates
+        assert "the implementation does not (it is the safe side)" in dv.safety
+    else:
+        assert dv.safety
+
+
+def test_replay_json_lists_the_judged_violations_and_exits_4(ce_dir):
+    import json
+
+    path = os.path.join(ce_dir, "broad-publication-released-safety-digest.itf.json")
+    code, out, _ = cli(["replay", "--policy", "broad-publication", path, "-q", "--json"])
+    assert code == 4
+    doc = json.loads(out)
+    (trace,) = doc["traces"]
+    assert trace["status"] == "conforms" and doc["exit_status"] == 4
+    props = {v["property"] for v in trace["implementation_violations"]}
+    assert "released-safety" in props
+    assert all(set(v) == {"property", "step", "controller", "external_step"}
+               for v in trace["implementation_violations"])
+    code, out, _ = cli(["replay", "--policy", "reference", path, "-q", "--json"])
+    assert code == 1
+    trace = json.loads(out)["traces"][0]
+    assert trace["implementation_violations"] == []
+    assert trace["divergence"]["implementation_violates"] == []

@@ -28,7 +28,20 @@ def test_cover_and_random_traces_conform_on_real_files(ci_traces, policy, n, fin
     # inode); that is skipped and says why. Nothing diverges.
     bad = [t for t in report["traces"] if t["status"] != "conforms"
            and not (t["status"] == "skipped" and t["skipped"].split(": ")[1].startswith("physics"))]
-    assert code == 0 and not bad, json.dumps(bad[:1], indent=1)
+    assert not bad, json.dumps(bad[:1], indent=1)
+    # The historical policies' bugs happen on real files (their counterexamples
+    # and some random walks): the runner's own verdict lists them, exit 4.
+    violated = [t for t in report["traces"] if t["implementation_violations"]]
+    assert code == (4 if violated else 0)
+    if policy == "reference" and fingerprint == "digest":
+        assert not violated
+    elif policy == "reference":
+        # stat mode's documented limit (docs/model.md, Verdicts): a same-size
+        # rewrite inside a holder's write window, which stat cannot see
+        assert all("same-size-rewrite" in t["external_writes"] for t in violated), violated
+    for t in report["traces"]:
+        if t["violation"] and t["status"] == "conforms":
+            assert t["violation"] in {v["property"] for v in t["implementation_violations"]}
     s = report["summary"]
     assert s["conform"] >= 20 and s["conform"] + s["skipped"] == s["traces"]
     assert all(t["policy"] == policy for t in report["traces"])
@@ -188,9 +201,11 @@ def test_an_empty_directory_is_bad_input(tmp_path):
 def test_json_output_describes_every_trace(cover_dir):
     code, out, _ = cli(["replay", cover_dir("broad-publication", 2), "--json", "-q"])
     report = json.loads(out)
-    assert code == 0 and report["ok"] is True
+    # every trace conforms, and broad-publication's bugs happen on real files
+    assert code == 4 and report["ok"] is False and report["summary"]["diverged"] == 0
     t = next(t for t in report["traces"] if t["violation"] == "released-safety")
     assert t["status"] == "conforms" and t["divergence"] is None
+    assert "released-safety" in {v["property"] for v in t["implementation_violations"]}
     assert t["reproduced"].startswith("step 9 (") and "although the external writer" in t["reproduced"]
     assert set(t) >= {"trace", "variant", "policy", "fingerprint", "controllers", "steps",
                       "executed", "compared", "external_writes"}
@@ -207,7 +222,8 @@ def test_random_campaign(tmp_path, policy, n, fingerprint):
     for seed in range(3):
         code, out, _ = cli(["replay", str(tmp_path), "--fingerprint", fingerprint, "--seed",
                             str(seed), "-q"])
-        assert code == 0, out[-3000:]
+        # no divergence; the historical policies' bugs may happen (exit 4)
+        assert code == 0 or (code == 4 and policy != "reference"), out[-3000:]
 
 
 for _mark in thorough_only:

@@ -142,3 +142,42 @@ def test_a_divergence_where_the_implementation_is_the_unsafe_side(tmp_path):
     assert dv["safe_side"].endswith("the model of reference does not (the model is the safe side)")
     assert {"property": "released-safety", "step": 10, "controller": "c1",
             "external_step": 3} in t["implementation_violations"]
+
+
+def test_aba_on_real_files_follows_the_traces_reading(tmp_path):
+    """strict-fingerprint accepts a file deleted, recreated and deleted again
+    while it was released (docs/model.md, Undone edits): a released-safety
+    violation under --aba history, none under the content reading. The same
+    steps replayed on real files get the same two verdicts."""
+    from sessionfence.conformance import model_traces
+    from sessionfence.conformance import replay as R
+    from sessionfence.conformance.local_driver import LocalDriver
+    from sessionfence.model import check
+    from sessionfence.model.check import Trace
+    from sessionfence.model.concrete import Executor
+    from sessionfence.model.machine import build
+    from sessionfence.model.world import World
+
+    strict = BUILTIN["strict-fingerprint"]
+    history = World(aba="history")
+    (r,) = [x for x in check.verify(strict, 2, world=history)
+            if x.property == "released-safety"]
+    assert r.status == "violated"
+    verdicts = {}
+    for aba in ("history", "content"):
+        ex = Executor(build(strict, World(aba=aba)), 2)
+        s = ex.initial()
+        insts, states = [], [s]
+        for i in r.trace.steps:
+            inst, s = ex.step(s, i.step, i.ctrl, i.mode, i.kind)
+            insts.append(inst)
+            states.append(s)
+        path = str(tmp_path / f"{aba}.itf.json")
+        model_traces.write(ex, Trace(insts, states), path, covers="aba", status="ok")
+        (lt,) = R.load([path], BUILTIN)
+        with R.Replayer(LocalDriver(), R.ReplayOptions(policy="strict-fingerprint")) as rep:
+            res = rep.replay(lt)
+        assert res.status == "conforms", res.skipped or res.divergence
+        verdicts[aba] = {v.property for v in res.violations}
+    assert "released-safety" in verdicts["history"]
+    assert "released-safety" not in verdicts["content"]

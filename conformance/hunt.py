@@ -354,7 +354,7 @@ class Hunter:
                     continue
                 found[v.property] = Found(v.property, v, schedule, len(schedule),
                                           res.schedules, time.perf_counter() - t0)
-            if found and not o.keep_going:
+            if found and (not o.keep_going or set(found) == set(PROPERTIES)):
                 break
         res.windows = len(self.windows)
         res.seconds = time.perf_counter() - t0

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from sessionfence.conformance.external_writer import KINDS, ExternalWriter
-from sessionfence.conformance.judge import ALIVE, ImplViolation, Judge, decision_table
+from sessionfence.conformance.judge import ImplViolation, Judge, decision_table, object_table
 from sessionfence.conformance.model_traces import Step
 from sessionfence.conformance.replay import pause_table, policy_name, takeover_releases_lock
 from sessionfence.conformance.session import INITIAL_CONTENT
@@ -240,7 +240,8 @@ class Hunter:
         self.policy = options.policy if options.policy is not None else \
             (policies[0] if policies else "reference")
         self.pname = policy_name(self.policy)
-        self.table = decision_table(self.pname, BUILTIN)
+        self.table = (decision_table(self.pname, BUILTIN) if isinstance(self.policy, str)
+                      else object_table(self.policy))
         self.pauses = pause_table(driver.pause_points)
         self._own = tempfile.mkdtemp(prefix="sessionfence-hunt-") if options.workdir is None \
             else None
@@ -353,7 +354,7 @@ class Hunter:
                     continue
                 found[v.property] = Found(v.property, v, schedule, len(schedule),
                                           res.schedules, time.perf_counter() - t0)
-            if found and not o.keep_going:
+            if found and (not o.keep_going or set(found) == set(PROPERTIES)):
                 break
         res.windows = len(self.windows)
         res.seconds = time.perf_counter() - t0

@@ -49,7 +49,9 @@ def decision(policy, step: str, source: str, outcome: str) -> str:
     if step == "start":
         return "adopt"
     if step == "release":
-        return "accept" if policy.check_at_release else "adopt"
+        if policy.check_at_release:
+            return "accept"
+        return "adopt" if getattr(policy, "records_at_release", True) else "none"
     if step == "reacquire":
         return "accept"
     if step == "begin_write":

@@ -60,6 +60,9 @@ class Policy:
     check_at_release: ClassVar[bool] = False
     # The brief: begin_write from `held` checks (for every design of the brief).
     check_when_held: ClassVar[bool] = True
+    # Whether on_release records what it saw (a snapshot: the model's adopt).
+    # Only the decision logs and the replay's verdicts read it.
+    records_at_release: ClassVar[bool] = True
     before_ok = None  # or a method (ctx, before) -> bool
     write_ok = None  # or a method (ctx, post) -> bool
 
@@ -180,6 +183,7 @@ class ReferencePolicy(Policy):
     name = "reference"
     check_at_release = True
     check_when_held = True
+    records_at_release = False  # on_release records nothing
 
     def start(self, ctx, now):
         reg = ctx.reg

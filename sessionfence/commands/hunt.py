@@ -14,7 +14,8 @@ written as an ITF trace that `sessionfence replay` reproduces.
 Progress on stderr: schedules tried, distinct windows covered, elapsed.
 
 Exit status: 0 no violation found within the budget, 4 a violation found
-(the trace is written), 2 bad input, 3 internal error.
+(the trace is written), 1 the adapter died or hung during the hunt, 2 bad
+input, 3 internal error.
 
 Examples:
   sessionfence hunt --policy broad-publication
@@ -29,6 +30,7 @@ import sys
 
 from sessionfence.cli import UsageError
 from sessionfence.commands import _common
+from sessionfence.conformance.adapter_client import AdapterError
 from sessionfence.conformance.session import HarnessError
 from sessionfence.impl import FINGERPRINT_MODES, POLICIES
 from sessionfence.progress import Progress
@@ -127,6 +129,11 @@ def run(args) -> int:
             result = hunter.hunt()
             where = (f"adapter {driver.name} (protocol {driver.protocol})" if args.adapter
                      else driver.name)
+    except AdapterError as exc:
+        progress.clear()
+        print(f"sessionfence: error: the adapter failed during the hunt: {exc}; the hunt stopped "
+              "there and wrote no trace", file=sys.stderr)
+        return 1
     except HarnessError as exc:
         progress.clear()
         print(f"sessionfence: error: internal: {exc}", file=sys.stderr)

@@ -414,3 +414,29 @@ def test_a_harness_failure_is_an_internal_error_after_the_results_so_far(three_t
     assert [t["status"] for t in report["traces"]] == ["conforms"]
     assert report["summary"]["not_run"] == 2
     assert "sessionfence: error: internal: the writer process is gone" in err
+
+
+# -- hunt through an adapter ----------------------------------------------------------------
+
+
+def test_hunt_finds_a_takeover_that_keeps_the_lock_through_an_adapter(fake, tmp_path):
+    out = str(tmp_path / "kept.itf.json")
+    code, stdout, err = cli(["hunt", "--adapter", fake("keep-lock"), "--schedules", "100",
+                             "--out", out, "--json", "-q"])
+    assert code == 4, err
+    (found,) = json.loads(stdout)["found"]
+    assert found["property"] == "takeover-releases-lock"
+    assert found["schedule"][-1] == found["schedule"][found["step"] - 1]
+    code, stdout, _ = cli(["replay", "--adapter", fake("keep-lock"), found["trace"], "--json",
+                           "-q"])
+    assert code == 4
+    assert "takeover-releases-lock" in {
+        v["property"] for v in json.loads(stdout)["traces"][0]["implementation_violations"]}
+
+
+def test_an_adapter_that_dies_during_a_hunt_is_one_line_and_status_1(fake, tmp_path):
+    code, out, err = cli(["hunt", "--adapter", fake("die-at:append"), "--schedules", "50",
+                          "--out", str(tmp_path / "x.itf.json"), "-q"])
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "the adapter failed during the hunt" in lines[0]

@@ -108,3 +108,19 @@ def test_keep_going_finds_narrow_publications_race_in_the_swarm_phase(tmp_path):
     assert doc["phase"] == "swarm" and rs["variant"] == "narrow-publication"
     code, out, _ = cli(["replay", "--policy", "narrow-publication", rs["trace"], "-q"])
     assert code == 4 and "violated released-safety" in out
+
+
+def test_a_policy_object_is_hunted_with_its_own_check_points(tmp_path):
+    """A policy object is judged by what it does: the reference without its
+    release check records nothing at release (so it adopts nothing there)."""
+    from sessionfence.impl import ReferencePolicy
+
+    class NoReleaseCheck(ReferencePolicy):
+        check_at_release = False
+
+    with Hunter(LocalDriver(), HuntOptions(policy=NoReleaseCheck(), max_schedules=300,
+                                           keep_going=True)) as h:
+        assert h.table[("release", "held", "released")] == "none"
+        res = h.hunt()
+    # dropping the release check alone is safe (docs/model.md): the next check catches it
+    assert {f.property for f in res.found} <= {"precision"}

@@ -98,3 +98,86 @@ def test_an_own_append_onto_the_seen_bytes_extends_them(tmp_path):
     j.step(10, "append", 2, "write_append", "ok", "write_after")
     found = j.step(11, "finish_write", 2, "write_after", "ok", "held")
     assert [(v.property, v.external_step) for v in found] == [("safety", 9)]
+
+
+def test_a_divergence_where_the_implementation_is_the_unsafe_side(tmp_path):
+    """A reference trace (c1 released, an external append, a peer's publishing
+    write, c1's reacquire fails closed) replayed with broad-publication: the
+    implementation launders the edit and accepts it where the reference's
+    model takes over. The divergence says the model was the safe side, and
+    the violation counts (exit status 4)."""
+    import json
+
+    from conformance_support import cli
+    from sessionfence.conformance import model_traces
+    from sessionfence.model.check import Trace
+    from sessionfence.model.concrete import Executor
+    from sessionfence.model.expr import Kind, Mode
+    from sessionfence.model.machine import build
+    from sessionfence.model.world import World
+
+    ex = Executor(build(BUILTIN["reference"], World()), 2)
+    s = ex.initial()
+    insts, states = [], [s]
+    for step, ctrl, mode, kind in [("start", 1, None, None), ("release", 1, None, None),
+                                   ("external_write", None, None, Kind.append),
+                                   ("start", 2, None, None),
+                                   ("begin_write", 2, Mode.publish, None),
+                                   ("read_before", 2, None, None), ("append", 2, None, None),
+                                   ("finish_write", 2, None, None), ("release", 2, None, None),
+                                   ("reacquire", 1, None, None)]:
+        inst, s = ex.step(s, step, ctrl, mode, kind)
+        insts.append(inst)
+        states.append(s)
+    assert insts[-1].transition.key == "reacquire:released->taken_over"
+    path = str(tmp_path / "laundered.itf.json")
+    model_traces.write(ex, Trace(insts, states), path, covers="laundering", status="ok")
+    code, out, _ = cli(["replay", "--policy", "broad-publication", path, "--json", "-q"])
+    assert code == 4
+    (t,) = json.loads(out)["traces"]
+    dv = t["divergence"]
+    assert t["status"] == "diverged" and dv["step"] == 10
+    assert dv["model_violates"] == [] and "released-safety" in dv["implementation_violates"]
+    assert dv["safe_side"].startswith("the implementation violates released-safety")
+    assert dv["safe_side"].endswith("the model of reference does not (the model is the safe side)")
+    assert {"property": "released-safety", "step": 10, "controller": "c1",
+            "external_step": 3} in t["implementation_violations"]
+
+
+def test_aba_on_real_files_follows_the_traces_reading(tmp_path):
+    """strict-fingerprint accepts a file deleted, recreated and deleted again
+    while it was released (docs/model.md, Undone edits): a released-safety
+    violation under --aba history, none under the content reading. The same
+    steps replayed on real files get the same two verdicts."""
+    from sessionfence.conformance import model_traces
+    from sessionfence.conformance import replay as R
+    from sessionfence.conformance.local_driver import LocalDriver
+    from sessionfence.model import check
+    from sessionfence.model.check import Trace
+    from sessionfence.model.concrete import Executor
+    from sessionfence.model.machine import build
+    from sessionfence.model.world import World
+
+    strict = BUILTIN["strict-fingerprint"]
+    history = World(aba="history")
+    (r,) = [x for x in check.verify(strict, 2, world=history)
+            if x.property == "released-safety"]
+    assert r.status == "violated"
+    verdicts = {}
+    for aba in ("history", "content"):
+        ex = Executor(build(strict, World(aba=aba)), 2)
+        s = ex.initial()
+        insts, states = [], [s]
+        for i in r.trace.steps:
+            inst, s = ex.step(s, i.step, i.ctrl, i.mode, i.kind)
+            insts.append(inst)
+            states.append(s)
+        path = str(tmp_path / f"{aba}.itf.json")
+        model_traces.write(ex, Trace(insts, states), path, covers="aba", status="ok")
+        (lt,) = R.load([path], BUILTIN)
+        with R.Replayer(LocalDriver(), R.ReplayOptions(policy="strict-fingerprint")) as rep:
+            res = rep.replay(lt)
+        assert res.status == "conforms", res.skipped or res.divergence
+        verdicts[aba] = {v.property for v in res.violations}
+    assert "released-safety" in verdicts["history"]
+    assert "released-safety" not in verdicts["content"]

@@ -94,3 +94,41 @@ def test_the_committed_counterexamples_are_still_the_shortest(tmp_path):
         (old,) = R.load([os.path.join(ZOO_DIR, os.path.basename(path))], BUILTIN)
         assert len(new.run.steps) <= len(old.run.steps), path
 
+
+
+def test_classify_names_the_designs_an_implementation_follows(monkeypatch):
+    """`classify` on two upstream designs (the full built-in set is the
+    thorough profile's): each policy conforms to its own design only."""
+    from sessionfence.commands import classify
+
+    two = {name: BUILTIN[name] for name in ("validate-on-assert", "benign-advance")}
+    monkeypatch.setattr(classify, "BUILTIN", two)
+    code, out, _ = cli(["classify", "--policy", "benign-advance", "-q"])
+    assert code == 0, out
+    assert "policy benign-advance conforms to: benign-advance (" in out
+    assert "validate-on-assert" in out and "differs: " in out
+    code, out, _ = cli(["classify", "--policy", "reference", "-q"])
+    assert code == 1 and "conforms to no built-in variant" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["classify"], "--policy P or --adapter COMMAND"),
+    (["classify", "--policy", "reference", "--adapter", "x"], "--policy P or --adapter COMMAND"),
+    (["classify", "--policy", "nope"], "unknown policy 'nope'"),
+    (["classify", "--policy", "reference", "--variant", "nope"], "unknown variant 'nope'"),
+])
+def test_classify_bad_input_is_one_line_and_exit_2(argv, needle):
+    code, out, err = cli(argv)
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+@thorough_only[0]
+@thorough_only[1]
+def test_classify_each_upstream_policy_conforms_to_its_own_design_and_not_the_reference():
+    # (a design whose schedules are a subset of another's -- file-owner's of
+    # benign-advance's -- may be matched as well: classify says so)
+    for name in ("benign-advance", "validate-on-assert", "publication-gated-own-fence"):
+        code, out, _ = cli(["classify", "--policy", name, "-q"])
+        line = next(x for x in out.splitlines() if " conforms to" in x)
+        matched = line.split("conforms to: ")[1].rsplit(" (", 1)[0].split(", ")
+        assert code == 0 and name in matched and "reference" not in matched, out

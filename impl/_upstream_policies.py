@@ -231,7 +231,7 @@ class PostMessagePublicationPolicy(PublicationGatedPolicy):
             return
         snap = ctx.snap
         benign = False
-        if snap is not None and snap.same_inode(before):
+        if snap is not None and before.exists:  # (gate 2 compares bytes, not the inode)
             data = ctx.read()
             benign = snap.prefix_intact(data) and snap.appended(data, looks_like_runtime)
         ctx.gate = before == ctx.fence or benign or before == ctx.reg.trusted

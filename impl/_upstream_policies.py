@@ -137,7 +137,11 @@ class ValidateOnAssertPolicy(UpstreamPolicy):
     def on_release(self, ctx, now):
         ctx.fence = now
         ctx.active = True
-        ctx.snap = TextSnapshot.take(now, ctx.read())
+        data = ctx.read()
+        # stat, read, stat again: if the file moved under the read, no
+        # snapshot (a later mismatch then takes over). The read's length
+        # against the stat's size stands in for the second stat.
+        ctx.snap = TextSnapshot.take(now, data) if len(data) == now.size else None
 
     def on_finish(self, ctx, post):
         self._refresh(ctx, post)

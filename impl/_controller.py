@@ -30,6 +30,7 @@ from typing import Optional, Tuple, Union
 
 from sessionfence.impl._errors import (
     ProtocolError,
+    SessionLockTimeout,
     SessionTakeoverError,
     TornTailError,
     TranscriptWriteError,
@@ -121,6 +122,8 @@ class SessionController(WholeOperations):
         self.registry = registry if registry is not None else DEFAULT_REGISTRY
         self.lock = SessionLock(self.path, timeout=timeout, proc=proc, stale_grace=stale_grace)
         self._ctx = FenceContext(self.registry.file_state(self.path, self.policy.name))
+        self._ctx.read = self._read_now
+        self._owner = False  # file-owner: this attempt owns the path
         if probe is not None:
             self._probe = probe
         self._digest = fingerprint == "digest"
@@ -200,7 +203,13 @@ class SessionController(WholeOperations):
     def start(self) -> None:
         """Take the lock and initialise the fence (step `start`)."""
         self._enter("start", _IDLE)
-        self.lock.acquire()
+        if self.policy.owns_attempt:
+            self._own_path()
+        try:
+            self.lock.acquire()
+        except BaseException:
+            self._disown_path()
+            raise
         try:
             # Under the lock no rewrite of this transcript is in flight, so
             # any rewrite temp file of it is a dead process's leftover.
@@ -246,15 +255,18 @@ class SessionController(WholeOperations):
         if mode not in WRITE_MODES:
             raise ValueError(f"mode must be one of {WRITE_MODES}, got {mode!r}")
         phase = self._enter("begin_write", _HELD_OR_RELEASED)
-        ctx = self._ctx
+        ctx, policy = self._ctx, self.policy
+        ctx.mode = mode  # (policies may ask which section this is)
         if phase == "released":
-            self._acquire_and_check("begin_write")
+            if policy.checks_at(ctx, "released"):
+                self._acquire_and_check("begin_write")
+            else:
+                self.lock.acquire()
             ctx.took = True
         else:
             ctx.took = False
-            if self.policy.check_when_held:
-                self._check_and_accept("begin_write")
-        ctx.mode = mode
+            if policy.checks_at(ctx, "held"):
+                self._check_and_accept("begin_write", keep_lock=policy.keep_held_lock)
         section = self._section = WriteSection(self, mode)
         self._phase = "write_before"
         return section
@@ -272,6 +284,9 @@ class SessionController(WholeOperations):
                 ok = before_ok(ctx, before)
             if not ok:
                 self._fail("read_before", ctx.fence, before)
+        if self.policy.on_read_before is not None:
+            with ctx.reg.mutex:
+                self.policy.on_read_before(ctx, before)
         self._phase = "write_append"
         return before
 
@@ -371,7 +386,16 @@ class SessionController(WholeOperations):
 
     @logged("dispose")
     def dispose(self) -> None:
-        """Retire without a check, releasing the lock if held (step `dispose`)."""
+        """Retire without a check, releasing the lock if held (step `dispose`).
+
+        A controller taken over in a section that reused the held prompt lock
+        (policies with `keep_held_lock`) still holds it: dispose gives it back.
+        """
+        if self._phase == "taken_over" and self.policy.keep_held_lock and self._pid == _PID:
+            while self.lock.held:
+                self.lock.release()
+            self._phase = "done"
+            return
         self._enter("dispose", _DISPOSABLE)
         self._drop_resources()
         self._phase = "done"
@@ -438,12 +462,12 @@ class SessionController(WholeOperations):
             self.lock.release()
             raise
 
-    def _check_and_accept(self, step: str) -> None:
+    def _check_and_accept(self, step: str, keep_lock: bool = False) -> None:
         now = self._observe()
         ctx, policy = self._ctx, self.policy
         with ctx.reg.mutex:
             if not policy.check(ctx, now):
-                self._fail(step, ctx.fence, now)
+                self._fail(step, ctx.fence, now, keep_lock=keep_lock)
             policy.on_accept(ctx, now)
         if now.exists and now.ident != self._fd_ident:
             self._reopen(step, now)
@@ -518,10 +542,11 @@ class SessionController(WholeOperations):
         return ""
 
     def _fail(self, check: str, expected: Optional[Fingerprint],
-              found: Optional[Fingerprint], reason: Optional[str] = None):
+              found: Optional[Fingerprint], reason: Optional[str] = None,
+              keep_lock: bool = False):
         err = SessionTakeoverError(self.path, check, expected, found,
                                    (reason or explain(expected, found)) + self._fd_status(found))
-        self._take_over(err)
+        self._take_over(err, keep_lock)
         raise err
 
     def _fail_torn(self, before: Fingerprint, torn: int):
@@ -538,20 +563,56 @@ class SessionController(WholeOperations):
                                              f"the owned write failed: {exc.message}"))
         raise exc
 
-    def _take_over(self, err: SessionTakeoverError) -> None:
+    def _take_over(self, err: SessionTakeoverError, keep_lock: bool = False) -> None:
         self._takeover = err
-        self._drop_resources()
+        self._drop_resources(keep_lock)
         self._phase = "taken_over"
 
-    def _drop_resources(self) -> None:
+    def _read_now(self) -> bytes:
+        """The path's bytes now (b"" if there is no file): for content-aware policies."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return b""
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+
+    def _own_path(self) -> None:
+        """file-owner: wait until no other attempt of this process owns the path."""
+        state = self._ctx.reg
+        with state.owner_free:
+            if not state.owner_free.wait_for(lambda: state.owner is None, self.lock.timeout):
+                raise SessionLockTimeout(self.path, os.getpid(), self.lock.timeout or 0.0,
+                                         "another attempt of this process owns the transcript")
+            state.owner = self._ctx
+        self._owner = True
+
+    def _disown_path(self) -> None:
+        if self._owner:
+            state = self._ctx.reg
+            with state.owner_free:
+                state.owner = None
+                state.owner_free.notify_all()
+            self._owner = False
+
+    def _drop_resources(self, keep_lock: bool = False) -> None:
         section = self._section
         if section is not None and section._new_fd >= 0:
             os.close(section._new_fd)
             section._new_fd = -1
         self._section = None
         self._ctx.end_write()
+        self._ctx.gate = False
         self._before_hasher = None
-        while self.lock.held:
+        self._disown_path()  # the attempt ends (dispose, cleanup, takeover)
+        while self.lock.held and not keep_lock:
             self.lock.release()
         if self._fd >= 0:
             os.close(self._fd)

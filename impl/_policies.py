@@ -1,4 +1,6 @@
-"""The four fence designs behind one seam: the bridge to the model.
+"""The fence designs behind one seam: the bridge to the model.
+
+The brief's four are here; upstream's later ones in `_upstream_policies`.
 
 Each policy is a small class whose hooks carry the model's fence-rule names
 (`sessionfence.model.variants.RULE_NAMES`) and the same meaning:
@@ -24,7 +26,7 @@ the same rule. The controller calls every hook under `ctx.reg.mutex`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional, Type, Union
+from typing import Callable, ClassVar, Dict, Optional, Type, Union
 
 from sessionfence.impl._fingerprint import Fingerprint
 from sessionfence.impl._registry import FileState
@@ -48,6 +50,14 @@ class FenceContext:
     exact: bool = False
     """Validation evidence: the file after our write is exactly `before` plus
     `ours` (the model's `landed[c] and file == mine[c]`)."""
+    # Upstream's designs (_upstream_policies): the fence is active after the
+    # first release; a content snapshot; the post-message gate.
+    active: bool = False
+    snap: Optional[object] = None
+    gate: bool = False
+    read: Optional[Callable[[], bytes]] = None
+    """The file's bytes now (b"" if missing): set by the controller, for the
+    content-aware policies."""
 
     def end_write(self) -> None:
         self.before, self.mode, self.took, self.ours, self.exact = None, None, False, b"", False
@@ -65,6 +75,16 @@ class Policy:
     records_at_release: ClassVar[bool] = True
     before_ok = None  # or a method (ctx, before) -> bool
     write_ok = None  # or a method (ctx, post) -> bool
+    on_read_before = None  # or a method (ctx, before): what read_before records
+    # A takeover in a section that reused the held prompt lock keeps the lock
+    # until `dispose` (upstream before #93740).
+    keep_held_lock: ClassVar[bool] = False
+    # A whole attempt owns the path process-wide: a second one's start waits.
+    owns_attempt: ClassVar[bool] = False
+
+    def checks_at(self, ctx: "FenceContext", phase: str) -> bool:
+        """Does begin_write from `phase` ("held" / "released") check? (`ctx.mode` is set.)"""
+        return phase == "released" or self.check_when_held
 
     def start(self, ctx: FenceContext, now: Fingerprint) -> None:
         raise NotImplementedError
@@ -231,6 +251,15 @@ POLICIES: Dict[str, Type[Policy]] = {
     cls.name: cls for cls in (ReferencePolicy, StrictFingerprintPolicy,
                               BroadPublicationPolicy, NarrowPublicationPolicy)
 }
+
+
+def _register_upstream() -> None:
+    from sessionfence.impl._upstream_policies import UPSTREAM_POLICIES
+
+    POLICIES.update({cls.name: cls for cls in UPSTREAM_POLICIES})
+
+
+_register_upstream()
 DEFAULT_POLICY = "reference"
 
 

@@ -36,6 +36,13 @@ class FileState:
     next_epoch: int = 1
     trusted: Optional[Fingerprint] = None
     mutex: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # file-owner: the attempt that owns the path (a FenceContext), and the
+    # condition a second attempt waits on (built on `mutex`).
+    owner: Optional[object] = field(default=None, repr=False)
+    owner_free: Optional[threading.Condition] = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.owner_free = threading.Condition(self.mutex)
 
     def snapshot(self) -> "RegistrySnapshot":
         with self.mutex:
@@ -112,6 +119,7 @@ class Registry:
         self._guard = threading.Lock()
         for state in self._files.values():
             state.mutex = threading.RLock()
+            state.owner_free = threading.Condition(state.mutex)
 
 
 _ALL_REGISTRIES: "weakref.WeakSet[Registry]" = weakref.WeakSet()

@@ -45,7 +45,7 @@ POINTS = ("start", "release", "reacquire", "begin_write:released", "begin_write:
           "cleanup", "read_before", "finish_write")
 PROPERTIES = ("released-safety", "safety", "precision")
 VERDICTS = ("holds", "violated")
-FAIL_ACTIONS = ("takeover", "continue-unlocked")
+FAIL_ACTIONS = ("takeover", "continue-unlocked", "wait")
 
 Rule = Union[str, Callable]
 
@@ -58,7 +58,11 @@ class Fail:
               write section ends; "continue-unlocked": upstream's cleanup
               after a takeover -- the section goes on with a no-op lock (the
               lock is not taken, or given back) and the decision is a
-              takeover signalled through `updates` (a flag), not an error.
+              takeover signalled through `updates` (a flag), not an error;
+              "wait": no failure branch -- the step cannot be taken until
+              the condition holds (file-owner's process-wide owner: a
+              second attempt waits for the first to end). Only where a
+              step may block: `start`, `reacquire`, `begin_write`.
     keep_held_lock  a takeover inside a write section that reused the held
               prompt lock keeps the lock until `dispose` (upstream before
               #93740); otherwise every takeover gives the lock back.
@@ -85,11 +89,15 @@ TAKEOVER = Fail()
 @dataclass(frozen=True)
 class Check:
     """A check inside a point: `rule` must hold (when `when` holds; else no
-    check happens and the point goes on)."""
+    check happens and the point goes on). `then` (updates) applies only on
+    the path where the check ran and passed: what a passing check records,
+    for a design that checks only sometimes (upstream's fence is inactive
+    before the first release, so nothing is recorded there either)."""
 
     rule: Rule
     fail: Fail = TAKEOVER
     when: Optional[Rule] = None
+    then: Optional[Rule] = None
 
     def __post_init__(self):
         if not isinstance(self.fail, Fail):

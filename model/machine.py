@@ -313,21 +313,27 @@ class _Builder:
                         passed, failed = conj(guard, c_now), conj(guard, ~c_now)
                     label = name if len(checks) > 1 else ""
                     failures.append((failed, done, item.fail, label))
-                    nxt.append((passed, done, True, adopts))
+                    passed_done, passed_adopts = done, adopts
+                    if item.then is not None:
+                        passed_done, passed_adopts = self._apply(item.then, step, done, adopts)
+                    nxt.append((passed, passed_done, True, passed_adopts))
                 paths = nxt
             else:
-                name, updates = self.call(item, step, "updates")
-                nxt = []
-                for guard, done, checked, adopts in paths:
-                    before = _exprs(done)
-                    done = dict(done)
-                    for var, value in updates:
-                        now = subst(value, before, C)
-                        adopts = adopts or bool(variables_of(value) & OBSERVED)
-                        done[var] = (now, name)
-                    nxt.append((guard, done, checked, adopts))
-                paths = nxt
+                paths = [(guard, *self._apply(item, step, done, adopts), checked)
+                         for guard, done, checked, adopts in paths]
+                paths = [(g, d, ch, a) for g, d, a, ch in paths]
         return paths, failures
+
+    def _apply(self, ref, step: str, done: dict, adopts: bool):
+        """`done` followed by the updates of rule `ref` (and whether they adopt)."""
+        name, updates = self.call(ref, step, "updates")
+        before = _exprs(done)
+        done = dict(done)
+        for var, value in updates:
+            now = subst(value, before, C)
+            adopts = adopts or bool(variables_of(value) & OBSERVED)
+            done[var] = (now, name)
+        return done, adopts
 
     # -- transitions -------------------------------------------------------------------
     def add(self, step, source, target, condition, updates: dict, decision, *, modes=(),
@@ -362,6 +368,12 @@ class _Builder:
                          acquired=acquired)
 
     def failure(self, step, source, guard, done, fail: Fail, label, *, modes=(), acquired=False):
+        if fail.action == "wait":
+            if step not in ("start", "reacquire", "begin_write"):
+                raise ModelDefinitionError(
+                    f"variant {self.v.name!r}, step {step}: a check may wait only where a step "
+                    f"may block (start, reacquire, begin_write)")
+            return  # no failure branch: the step is not enabled until the check holds
         updates = dict(done)
         if fail.updates is not None:
             _, extra = self.call(fail.updates, step, "updates")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from sessionfence.model.expr import NO_FP, NOBODY_VALUE, Mode, PerCtrl, Phase, Var
+from sessionfence.model.expr import NO_FP, NOBODY_VALUE, Mode, Param, PerCtrl, Phase, Var, ite
 
 SORTS = ("int", "bool", "ctrl", "phase", "mode", "fp")
 OWNERS = ("machine", "world", "design", "ghost")
@@ -171,3 +171,53 @@ reg_gen = shared("reg_gen", "int", 0, "generation of the latest owned state")
 reg_fp = shared("reg_fp", "fp", doc="fingerprint of the latest owned state")
 next_epoch = shared("next_epoch", "int", 1, "the epoch a new baseline will get")
 trusted = shared("trusted", "fp", doc="narrow-publication's trusted fingerprint")
+
+
+# -- content snapshots (upstream's content-aware fences) ------------------------
+
+
+_C = Param("c", "ctrl")  # the acting controller, as machine.C
+
+
+class Snapshot:
+    """Per-controller copies of the world's content variables, taken at some
+    point (upstream's release-time text snapshot, a tail digest's old size).
+
+    `snapshot("snap")` declares `snap_ino`, `snap_size`, `snap_head`,
+    `snap_cut`, `snap_plain`; `take()` is the updates that copy the file's
+    current values; the predicates in `world.py` (`same_inode`, `grew`,
+    `prefix_intact`, `appended_runtime_like`, ...) compare the file with it.
+    """
+
+    FIELDS = ("ino", "size", "head", "cut", "plain")
+
+    def __init__(self, prefix: str, doc: str = ""):
+        self.prefix = prefix
+        # -1: no snapshot yet; the world's values are >= 0, so nothing
+        # compares equal to a snapshot that was never taken.
+        self.handles = {f: per_ctrl(f"{prefix}_{f}", "int", -1,
+                                    f"{doc or prefix}: the file's `{f}` then")
+                        for f in self.FIELDS}
+
+    def __getattr__(self, field: str):
+        handles = self.__dict__.get("handles", {})
+        if field in handles:
+            return handles[field]
+        raise AttributeError(field)
+
+    @property
+    def vars(self) -> tuple:
+        return tuple(self.handles.values())
+
+    def take(self, when=None) -> dict:
+        """`{snap_x: x}` for every field (only `when` holds, if given)."""
+        out = {}
+        for f, h in self.handles.items():
+            now = Var(f)
+            out[h.name] = now if when is None else ite(when, now, h[_C])
+        return out
+
+
+def snapshot(prefix: str, doc: str = "") -> Snapshot:
+    """Declare a content snapshot (see `Snapshot`)."""
+    return Snapshot(prefix, doc)

@@ -181,7 +181,13 @@ REFERENCE = variant(
 )
 
 
-BUILTIN: dict[str, Variant] = {v.name: v for v in (STRICT, BROAD, NARROW, REFERENCE)}
+BRIEF: dict[str, Variant] = {v.name: v for v in (STRICT, BROAD, NARROW, REFERENCE)}
+BUILTIN: dict[str, Variant] = dict(BRIEF)
+
+# The designs upstream shipped or proposed later (upstream.py) are built in too.
+from sessionfence.model.upstream import UPSTREAM  # noqa: E402  (it derives from the above)
+
+BUILTIN.update(UPSTREAM)
 
 
 class UnknownVariant(KeyError):
@@ -197,5 +203,5 @@ def get(name: str) -> Variant:
         ) from None
 
 
-__all__ = ["BROAD", "BUILTIN", "Check", "Expectations", "Fail", "NARROW", "PROPERTIES",
+__all__ = ["BRIEF", "BROAD", "BUILTIN", "Check", "Expectations", "Fail", "NARROW", "PROPERTIES",
            "REFERENCE", "STRICT", "VERDICTS", "Variant", "get", "variant"]

@@ -264,6 +264,42 @@ class Layout:
         return flag
 
 
+# -- what content-aware fences ask of the file (upstream-designs.md §1.2-1.6) --------
+# Each compares the file now with a `state.Snapshot` taken earlier by controller c.
+# The world's abstraction makes them exact: `head` moves iff bytes already there
+# were rewritten (or the file emptied, replaced, deleted), `cut` iff it was
+# emptied or replaced, `plain` iff a line not in the runtime's shape was appended.
+
+
+def same_inode(snap, c) -> Expr:
+    return named("same inode", S.ino == snap.ino[c])
+
+
+def grew(snap, c) -> Expr:
+    return named("size grew", S.size > snap.size[c])
+
+
+def not_shrunk(snap, c) -> Expr:
+    return named("size did not shrink", S.size >= snap.size[c])
+
+
+def prefix_intact(snap, c) -> Expr:
+    """The bytes [0, old size) are byte-identical to the snapshot's."""
+    return named("prefix byte-identical", S.head == snap.head[c])
+
+
+def tail_intact(snap, c) -> Expr:
+    """The last bytes before the old size are unchanged: the file was not
+    emptied or replaced since (rewrites never reach the tail window)."""
+    return named("old tail unchanged", S.cut == snap.cut[c])
+
+
+def appended_runtime_like(snap, c) -> Expr:
+    """Every line appended since the snapshot looks like the runtime's own
+    (a forged line does; a plain foreign one does not)."""
+    return named("appended lines runtime-like", S.plain == snap.plain[c])
+
+
 def world_reads(exprs) -> set:
     """World variables read by some expression of `exprs`."""
     out: set = set()
@@ -273,4 +309,5 @@ def world_reads(exprs) -> set:
 
 
 __all__ = ["ABA_READINGS", "FINGERPRINTS", "Kind", "KINDS", "Layout", "TIMESTAMPS", "World",
-           "disj", "parse_kinds", "world_reads"]
+           "appended_runtime_like", "disj", "grew", "not_shrunk", "parse_kinds", "prefix_intact",
+           "same_inode", "tail_intact", "world_reads"]

@@ -17,7 +17,7 @@ import platform
 import sys
 import traceback
 
-COMMANDS = ("verify", "traces", "replay", "hunt", "check-log", "diagram", "report")
+COMMANDS = ("verify", "traces", "replay", "hunt", "check-log", "classify", "diagram", "report")
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEBUG_ENV = "SESSIONFENCE_DEBUG"
 

@@ -1,4 +1,7 @@
-"""The committed pictures of the built-in variants (docs/diagrams).
+"""The committed pictures of the brief's four designs (docs/diagrams).
+
+Upstream's later designs (model/upstream.py) are built in too, but their
+pictures are made on demand (`sessionfence diagram ...`), not committed.
 
 `generate()` builds every DOT text in memory from the model alone: no
 solver is involved (the counterexample pictures use the first shortest run
@@ -21,7 +24,7 @@ from sessionfence.model.check import Trace
 from sessionfence.model.concrete import Executor
 from sessionfence.model.explore import Bounds, shortest_violation
 from sessionfence.model.machine import build
-from sessionfence.model.variants import BUILTIN
+from sessionfence.model.variants import BRIEF as BUILTIN  # the designs pictured in docs
 
 DOCS_DIR = os.path.join("docs", "diagrams")
 CONTROLLERS = 2

@@ -538,8 +538,12 @@ def test_public_api_is_explicit_and_sorted():
                       "write_after", "done", "taken_over")
     assert impl.STEPS == ("start", "release", "reacquire", "begin_write", "read_before",
                           "append", "finish_write", "dispose")
-    assert set(impl.POLICIES) == {"reference", "strict-fingerprint", "broad-publication",
-                                  "narrow-publication"}
+    from sessionfence.model import variants
+
+    # one policy per built-in variant: the brief's four and upstream's designs
+    assert set(impl.POLICIES) == set(variants.BUILTIN)
+    assert {"strict-refresh", "validate-on-assert", "tail-digest", "publication-gated-own-fence",
+            "post-message-publication", "benign-advance", "file-owner"} <= set(impl.POLICIES)
 
 
 def test_the_five_line_example_in_the_docs_runs(tmp_path, monkeypatch):

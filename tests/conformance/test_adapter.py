@@ -104,8 +104,9 @@ def test_adapter_answers_bad_requests_with_an_error():
     assert "protocol" in server.handle({"op": "hello", "protocol": 99})["error"]
     hello = server.handle({"op": "hello", "protocol": PROTOCOL_VERSION})
     assert hello["pause_points"] == ["begin_write", "read_before", "append"]
-    assert set(hello["policies"]) == {"reference", "strict-fingerprint", "broad-publication",
-                                      "narrow-publication"}
+    from sessionfence.model.variants import BUILTIN
+
+    assert set(hello["policies"]) == set(BUILTIN)  # one policy per built-in variant
     assert "unknown op" in server.handle({"op": "fly"})["error"]
     assert "no setup yet" in server.handle({"op": "start", "controller": "c1"})["error"]
     assert "observe before setup" in server.handle({"op": "observe"})["error"]

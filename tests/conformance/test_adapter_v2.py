@@ -42,7 +42,7 @@ modes = sys.argv[1].split(",")
 pidfile = sys.argv[2] if len(sys.argv) > 2 else None
 server = AdapterServer(derived=["holder"] if "derived-holder" in modes else [])
 if "keep-lock" in modes:  # fail closed but keep the lock and the fd
-    def _take_over(self, err):
+    def _take_over(self, err, keep_lock=False):
         self._takeover = err
         self._phase = "taken_over"
     _controller.SessionController._take_over = _take_over
@@ -298,7 +298,7 @@ def test_a_conforming_run_has_no_property_violations(cover_dir):
 
 
 def test_takeover_releases_lock_in_process(cover_dir, monkeypatch):
-    def keep_lock(self, err):
+    def keep_lock(self, err, keep_lock=False):
         self._takeover, self._phase = err, "taken_over"
 
     monkeypatch.setattr(_controller.SessionController, "_take_over", keep_lock)

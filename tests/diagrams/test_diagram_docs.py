@@ -9,7 +9,7 @@ from pathlib import Path
 from sessionfence.diagrams import docs
 from sessionfence.model import explore as E
 from sessionfence.model.machine import build
-from sessionfence.model.variants import BUILTIN
+from sessionfence.model.variants import BRIEF as BUILTIN  # the pictured designs (docs/diagrams)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "diagrams"

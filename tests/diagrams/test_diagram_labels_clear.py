@@ -17,7 +17,7 @@ from sessionfence.diagrams import render
 from sessionfence.diagrams.docs import counterexample
 from sessionfence.diagrams.trace import trace_graph, trace_title
 from sessionfence.model import properties as P
-from sessionfence.model.variants import BUILTIN
+from sessionfence.model.variants import BRIEF as BUILTIN  # the pictured designs (docs/diagrams)
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None,
                                 reason="Graphviz 'dot' is not installed")

@@ -53,7 +53,7 @@ def test_every_documentation_link_resolves():
 def test_every_subcommand_in_the_readme_exists():
     code = "\n".join(_read("README.md").split("```")[1::2])
     cmds = set(re.findall(r"^(?:\$ )?sessionfence ([\w-]+)", code, re.M))
-    assert {"verify", "traces", "replay", "diagram", "report"} <= cmds
+    assert {"verify", "traces", "replay", "hunt", "check-log", "classify", "diagram", "report"} <= cmds
     for cmd in sorted(cmds):
         done = subprocess.run([sys.executable, "-m", "sessionfence", cmd, "--help"],
                               capture_output=True, text=True)

@@ -33,6 +33,14 @@ class Progress:
             self.stream.write(message + "\n")
         self.stream.flush()
 
+    def line(self, message: str) -> None:
+        """A line that stays (a finished cell), never rate-limited."""
+        if not self.enabled:
+            return
+        self.clear()
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
     def clear(self) -> None:
         if self.enabled and self.tty and self._shown:
             self.stream.write("\r\x1b[K")

@@ -14,11 +14,14 @@ Examples:
 
 from __future__ import annotations
 
+import time
+
 from sessionfence.commands import _common
 from sessionfence.model import check
 from sessionfence.model.concrete import Executor
 from sessionfence.model.display import text_table, trace_rows
 from sessionfence.model.machine import build
+from sessionfence.model.design import PROPERTIES
 from sessionfence.progress import Progress
 
 HELP = "prove or refute the fence properties of variants (Z3)"
@@ -40,11 +43,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     variants = _common.resolve_variants(args)
     progress = Progress(enabled=not args.quiet)
+    jobs = [(world, variant) for world in _common.worlds(args) for variant in variants]
+    cells = Cells(len(jobs) * len(PROPERTIES), progress)
     results = []
     try:
-        for world in _common.worlds(args):
-            for variant in variants:
-                results += run_variant(variant, args.controllers, args.depth, world, progress)
+        for world, variant in jobs:
+            got = run_variant(variant, args.controllers, args.depth, world, cells.reporter(
+                f"{variant.name}, {world.fingerprint}, N={args.controllers}"))
+            cells.finished([r for r in got if r.kind == "always"])
+            results += got
     finally:
         progress.clear()
     ok = all(r.ok for r in results)
@@ -57,10 +64,29 @@ def run(args) -> int:
     return 0 if ok else 1
 
 
-def run_variant(variant, n, depth, world, progress) -> list:
-    def report(message: str) -> None:
-        progress(f"[{variant.name}, {world.fingerprint}, N={n}] {message}")
+class Cells:
+    """Progress over the whole run: `i/n` cells done, elapsed time, the cell
+    being checked; a line per cell as it finishes (stderr, so stdout keeps
+    only the table or the JSON document)."""
 
+    def __init__(self, total: int, progress: Progress):
+        self.total, self.done, self.progress = total, 0, progress
+        self.started = time.monotonic()
+
+    def _head(self) -> str:
+        return f"[{self.done}/{self.total} cells, {time.monotonic() - self.started:.0f} s]"
+
+    def reporter(self, where: str):
+        return lambda message: self.progress(f"{self._head()} [{where}] {message}")
+
+    def finished(self, results) -> None:
+        for r in results:
+            self.done += 1
+            self.progress.line(f"{self._head()} {r.variant} {r.world.fingerprint} {r.property}: "
+                               f"{r.status} ({r.method}, {r.seconds:.2f} s) {_mark(r)}")
+
+
+def run_variant(variant, n, depth, world, report) -> list:
     if n == "any":
         return check.verify_any(variant, depth=depth, world=world, progress=report)
     return check.verify(variant, n, depth=depth, world=world, progress=report)

@@ -1,6 +1,7 @@
 """`sessionfence verify`: output, exit status and one-line usage errors."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -137,3 +138,8 @@ def test_progress_goes_to_stderr_not_stdout():
                           capture_output=True, text=True, timeout=300)
     json.loads(done.stdout)  # stdout is only the JSON document
     assert "[narrow-publication, digest, N=2]" in done.stderr
+    # i/n cells, elapsed time, and a line per cell as it finishes
+    assert re.search(r"^\[0/3 cells, \d+ s\] \[narrow-publication, digest, N=2\] ", done.stderr, re.M)
+    for i, prop in enumerate(("released-safety", "safety", "precision"), 1):
+        assert re.search(rf"^\[{i}/3 cells, \d+ s\] narrow-publication digest {prop}: violated "
+                         rf"\(bmc, [\d.]+ s\) ok$", done.stderr, re.M), done.stderr

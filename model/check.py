@@ -342,8 +342,13 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=
 
 
 def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
-           progress: Optional[Progress] = None, spacer_timeout_s: float = SPACER_TIMEOUT_S) -> list:
+           progress: Optional[Progress] = None, spacer_timeout_s: float = SPACER_TIMEOUT_S,
+           properties: Optional[tuple] = None) -> list:
     """Every property of `variant` for `n` controllers: a list of `Result`.
+
+    `properties` (names of `always` properties) restricts the cells checked;
+    the `sometimes` witnesses are always searched, so a model in which
+    nothing can happen never passes.
 
     Order (for speed only; every verdict stands on its own evidence):
     declared invariants; then, for cells expected to hold, k-induction and
@@ -371,7 +376,8 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
     def pending(props):
         return [p for p in props if p.name not in results]
 
-    always, sometimes = list(P.ALWAYS), list(P.sometimes_for(variant))
+    always = [p for p in P.ALWAYS if properties is None or p.name in properties]
+    sometimes = list(P.sometimes_for(variant))
     lemma_cache: list = []
 
     def lemmas():
@@ -451,7 +457,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         if tried or not prove(prop):
             if prop.name not in results:
                 record(prop, "bounded", "bmc", depth)
-    order = [p.name for p in P.ALWAYS + P.sometimes_for(variant)]
+    order = [p.name for p in always + sometimes]
     return [results[name] for name in order]
 
 
@@ -556,7 +562,8 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
 
 
 def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
-               progress: Optional[Progress] = None, witness_controllers: int = 2) -> list:
+               progress: Optional[Progress] = None, witness_controllers: int = 2,
+               properties: Optional[tuple] = None) -> list:
     """Every property for any number of controllers.
 
     `proved` needs the variant's quantified invariants to pass over the
@@ -599,7 +606,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                         time.perf_counter() - t0,
                         note=f"{report.obligations} obligations, controllers an uninterpreted sort")
     fixed = verify(variant, witness_controllers, depth=depth, world=world,
-                   progress=progress)
+                   progress=progress, properties=properties)
     out = []
     for r in fixed:
         if r.property in proved:

@@ -175,8 +175,8 @@ def test_report_lists_unreadable_traces_without_a_traceback(good_trace, tmp_path
     traces = tmp_path / "traces"
     traces.mkdir()
     _bad_traces(good_trace, traces)
-    assert main(["report", "--variant", "reference", "--traces", str(traces),
-                 "--out", str(tmp_path / "r"), "-q"]) == 0
+    assert main(["report", "--variant", "reference", "--fingerprint", "digest",
+                 "--traces", str(traces), "--out", str(tmp_path / "r"), "-q"]) == 0
     page = (tmp_path / "r" / "index.html").read_text()
     assert page.count("unreadable: ") == 6
     assert "nested too deeply" in page and "5000-digit JSON number" in page

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Optional
 
 from sessionfence.cli import UsageError, versions
 from sessionfence.model import variant_file
@@ -50,6 +51,30 @@ def load_variant_file(path: str) -> list[Variant]:
                 raise UsageError(f"{where}: variant {variant.name!r} cannot be built: "
                                  f"{type(exc).__name__}: {message}") from None
     return found
+
+
+def variant_source(variant: Variant, args) -> Optional[str]:
+    """Where a worker process finds `variant` again: None for a built-in,
+    else the variant file it was defined in."""
+    return None if BUILTIN.get(variant.name) is variant else args.variant_file
+
+
+def jobs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1, got {value!r}")
+    return n
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    from sessionfence.cells import default_jobs
+
+    parser.add_argument("--jobs", "-j", type=jobs, default=default_jobs(), metavar="N",
+                        help="check (variant, fingerprint mode) pairs in N processes "
+                        "(default: the number of cores, here %(default)s)")
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser, *, many: bool = True) -> None:

@@ -43,6 +43,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for index.html")
     parser.add_argument("--json", action="store_true",
                         help="machine-readable summary on stdout (docs/json-output.md)")
+    _common.add_jobs_argument(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -59,7 +60,8 @@ def run(args) -> int:
     try:
         report = collect.run(variants, controllers=args.controllers, depth=args.depth,
                              worlds=_common.worlds(args), traces=args.traces,
-                             progress=progress)
+                             progress=progress, workers=args.jobs,
+                             sources={v.name: _common.variant_source(v, args) for v in variants})
     except render.RenderError as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -10,12 +10,14 @@ Examples:
   sessionfence verify --all
   sessionfence verify --variant reference --controllers any
   sessionfence verify --variant-file my_fence.py --json
+  sessionfence verify --variant-file my_fence.py --property safety
 """
 
 from __future__ import annotations
 
 import time
 
+from sessionfence import cells
 from sessionfence.commands import _common
 from sessionfence.model import check
 from sessionfence.model.concrete import Executor
@@ -34,26 +36,31 @@ def add_arguments(parser) -> None:
                         "proof (default 2)")
     parser.add_argument("--depth", type=_common.depth, default=check.DEFAULT_DEPTH, metavar="K",
                         help=f"bound for the counterexample search (default {check.DEFAULT_DEPTH})")
+    parser.add_argument("--property", action="append", choices=PROPERTIES, default=None,
+                        metavar="NAME", help="check only this property (released-safety, "
+                        "safety, precision); repeatable; default all three")
     _common.add_world_arguments(parser, both=True)
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output on stdout (docs/json-output.md)")
+    _common.add_jobs_argument(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
 def run(args) -> int:
     variants = _common.resolve_variants(args)
     progress = Progress(enabled=not args.quiet)
-    jobs = [(world, variant) for world in _common.worlds(args) for variant in variants]
-    cells = Cells(len(jobs) * len(PROPERTIES), progress)
-    results = []
+    props = tuple(args.property) if args.property else None
+    jobs = [cells.Job(variant, world, _common.variant_source(variant, args))
+            for world in _common.worlds(args) for variant in variants]
+    count = Cells(len(jobs) * len(props or PROPERTIES), progress)
     try:
-        for world, variant in jobs:
-            got = run_variant(variant, args.controllers, args.depth, world, cells.reporter(
-                f"{variant.name}, {world.fingerprint}, N={args.controllers}"))
-            cells.finished([r for r in got if r.kind == "always"])
-            results += got
+        per_job = cells.run(jobs, args.controllers, args.depth, props, workers=args.jobs,
+                            progress=count.reporter(),
+                            on_done=lambda job, got: count.finished(
+                                [r for r in got if r.kind == "always"]))
     finally:
         progress.clear()
+    results = [r for got in per_job for r in got]
     ok = all(r.ok for r in results)
     if args.json:
         _common.print_json("verify", {
@@ -76,20 +83,14 @@ class Cells:
     def _head(self) -> str:
         return f"[{self.done}/{self.total} cells, {time.monotonic() - self.started:.0f} s]"
 
-    def reporter(self, where: str):
-        return lambda message: self.progress(f"{self._head()} [{where}] {message}")
+    def reporter(self):
+        return lambda message: self.progress(f"{self._head()} {message}")
 
     def finished(self, results) -> None:
         for r in results:
             self.done += 1
             self.progress.line(f"{self._head()} {r.variant} {r.world.fingerprint} {r.property}: "
                                f"{r.status} ({r.method}, {r.seconds:.2f} s) {_mark(r)}")
-
-
-def run_variant(variant, n, depth, world, report) -> list:
-    if n == "any":
-        return check.verify_any(variant, depth=depth, world=world, progress=report)
-    return check.verify(variant, n, depth=depth, world=world, progress=report)
 
 
 def _steps(trace):

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from sessionfence import cells
 from sessionfence.diagrams import render
 from sessionfence.diagrams.diff import compare, diff_graph
 from sessionfence.diagrams.machine import machine_graph
@@ -120,18 +121,8 @@ def lemma_words(name: str) -> str:
     return "(no description: not one of the model's named invariants)"
 
 
-def _verify(variant, controllers, depth, world, progress) -> list:
-    def report(message: str) -> None:
-        progress(f"[{variant.name}, {world.fingerprint}, N={controllers}] {message}")
-
-    if controllers == "any":
-        return check.verify_any(variant, depth=depth, world=world, progress=report)
-    return check.verify(variant, controllers, depth=depth, world=world, progress=report)
-
-
-def variant_report(variant: Variant, controllers, depth: int, worlds: list,
+def variant_report(variant: Variant, results: list, controllers, worlds: list,
                    progress: Callable[[str], None]) -> VariantReport:
-    results = [r for w in worlds for r in _verify(variant, controllers, depth, w, progress)]
     progress(f"[{variant.name}] drawing")
     machine = build(variant, worlds[0])
     vr = VariantReport(variant, results,
@@ -158,10 +149,19 @@ def variant_report(variant: Variant, controllers, depth: int, worlds: list,
 
 def run(variants, *, controllers=2, depth: int = check.DEFAULT_DEPTH,
         worlds: Optional[list] = None, traces: Optional[str] = None,
-        progress: Callable[[str], None] = lambda m: None) -> Report:
+        progress: Callable[[str], None] = lambda m: None, workers: int = 1,
+        sources: Optional[dict] = None) -> Report:
+    """`sources`: variant name -> the variant file it comes from (worker
+    processes load it again); built-ins need none."""
     t0 = time.perf_counter()
     worlds = worlds or [World()]
-    reports = [variant_report(v, controllers, depth, worlds, progress) for v in variants]
+    jobs = [cells.Job(v, w, (sources or {}).get(v.name)) for v in variants for w in worlds]
+    per_job = cells.run(jobs, controllers, depth, None, workers=workers, progress=progress,
+                        on_done=lambda job, got: progress(f"[{job.label}] verified"))
+    reports = []
+    for i, v in enumerate(variants):
+        results = [r for got in per_job[i * len(worlds):(i + 1) * len(worlds)] for r in got]
+        reports.append(variant_report(v, results, controllers, worlds, progress))
     trace_dir = None
     if traces is not None:
         progress(f"reading traces in {traces}")

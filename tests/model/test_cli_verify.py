@@ -86,7 +86,7 @@ def test_json_output_schema(capsys):
 def test_mismatch_exits_1_and_says_why(capsys):
     code, out, err = run(["verify", "--variant-file",
                           os.path.join(ROOT, "examples", "size_only_validation.py"),
-                          "--fingerprint", "digest", "-q"], capsys)
+                          "--fingerprint", "digest", "--property", "safety", "-q"], capsys)
     assert code == 1
     assert "reference-size-only-validation violates safety (digest): 6 steps" in out
     assert "◀ safety" in out

@@ -15,8 +15,15 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("name", list(EXPECTED))
+def _n3(name):
+    # N = 3 of the historical designs is 20-45 s each (deep counterexamples,
+    # Spacer): the thorough profile; the reference's N = 3 stays (its proof
+    # is the invariants').
+    return [pytest.param(name, 3, marks=[] if name == "reference" else pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name, n", [(name, 2) for name in EXPECTED]
+                         + [p for name in EXPECTED for p in _n3(name)])
 def test_every_cell_matches_the_brief(verdicts, name, n):
     results = verdicts(name, n)
     for prop, expected in zip(("released-safety", "safety", "precision"), EXPECTED[name]):
@@ -59,7 +66,8 @@ def test_reference_stat_limit_inside_the_write_window(verdicts):
     """With multigrain timestamps only a rewrite inside a holder's own write
     window (between read_before and its write) is invisible: the reference
     adopts it at finish_write."""
-    r = verdicts("reference", 2, fingerprint="stat", timestamps="multigrain")["safety"]
+    r = verdicts("reference", 2, fingerprint="stat", timestamps="multigrain",
+                 props=("safety",))["safety"]
     steps = [(i.step, i.kind.label if i.kind else None) for i in r.trace.steps]
     x = steps.index(("external_write", "same-size-rewrite"))
     assert steps[x - 1] == ("read_before", None) and steps[x + 1] == ("append", None)
@@ -99,7 +107,7 @@ def test_atomic_writes_flip_narrow_released_safety(verdicts):
 def test_atomic_writes_do_not_save_narrow_when_files_can_be_deleted(verdicts):
     """The brief's parenthesis is refuted once deletions exist: the missing
     file trusted on first use is trusted again after a second deletion."""
-    r = verdicts("narrow-publication", 2, True)["released-safety"]
+    r = verdicts("narrow-publication", 2, True, props=("released-safety",))["released-safety"]
     assert r.status == "violated" and r.ok
     assert [i.kind.label for i in r.trace.steps if i.kind is not None].count("delete") == 2
 

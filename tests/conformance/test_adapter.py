@@ -24,7 +24,7 @@ def _results(out: str) -> list:
 
 @pytest.mark.parametrize("variant, n, fingerprint, policy", [
     ("reference", 2, "stat", None),
-    ("narrow-publication", 3, "digest", None),
+    ("narrow-publication", 2, "digest", None),
     ("broad-publication", 2, "stat", "reference"),  # with divergences
 ])
 def test_subprocess_adapter_gives_exactly_the_in_process_results(ci_traces, variant, n,

@@ -90,6 +90,15 @@ class Report:
 
 def explain(variant: Variant, r: check.Result) -> Proof:
     """How a proved cell was proved, with the facts in plain words."""
+    if r.method.startswith("invariants") and r.note.startswith(check.INDUCTIVE_NOTE):
+        # The subset Houdini kept for this variant in this world (in stat
+        # mode the reference's `exposed-out-of-step` is not among them).
+        names = [n.strip() for n in r.note[len(check.INDUCTIVE_NOTE):].split(",") if n.strip()]
+        return Proof(r, f"Inductive invariants, for {r.controllers} controllers: those of the "
+                     "shared facts and the design's invariants that Z3 shows inductive for this "
+                     "variant in this world; each holds initially and is preserved by every "
+                     "transition, and together they rule out the property's bad event.",
+                     [(n, lemma_words(n)) for n in names])
     if r.method.startswith(("invariants", "quantified invariants")) and variant.invariants:
         invs = INV.for_machine(build(variant, r.world), INV.SETS[variant.invariants])
         scope = ("for any number of controllers (controllers an uninterpreted sort)"

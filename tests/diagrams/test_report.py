@@ -147,3 +147,17 @@ def test_the_diff_shows_both_formulas_of_a_changed_rule(report):
     diff = text.split("<h3>Change against reference</h3>")[1]
     # strict-claims-precision rewrites on_finish: fence := mine[c] (reference: its own rule)
     assert "on_finish: fence[c] := mine[c]" in diff
+
+
+def test_an_invariant_proof_lists_the_invariants_it_kept():
+    # In stat mode the reference's `exposed-out-of-step` is not inductive and
+    # the proof goes without it: the report must not claim it.
+    from sessionfence.model.check import INDUCTIVE_NOTE, Result
+    from sessionfence.report.collect import explain
+
+    names = ["lock-owner", "clean-in-step", "out-of-step-fence-stale"]
+    r = Result("reference", "precision", "always", 2, World(fingerprint="stat"), "proved",
+               "holds", "invariants (3)", None, 0.4, note=INDUCTIVE_NOTE + ", ".join(names))
+    proof = explain(BUILTIN["reference"], r)
+    words = {i.name: i.words for i in INV.SHARED + INV.REFERENCE_OWN}
+    assert proof.facts == [(n, words[n]) for n in names]

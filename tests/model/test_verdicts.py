@@ -55,6 +55,19 @@ def test_stat_mode_shows_the_documented_limits(verdicts, name):
             assert kinds == {"same-size-rewrite"}, (name, prop, kinds)
 
 
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("timestamps", ["coarse", "multigrain"])
+def test_reference_stat_precision_is_proved_by_its_invariants(verdicts, n, timestamps):
+    """An edit stat cannot see changes nothing the reference knows, so the
+    controllers it exposed stay in step: all of the reference's invariants
+    but `exposed-out-of-step` stay inductive and prove precision (no Spacer)."""
+    r = verdicts("reference", n, fingerprint="stat", timestamps=timestamps)["precision"]
+    assert r.status == "proved" and r.ok
+    assert r.method.startswith("invariants"), (r.method, r.note)
+    kept = r.note.removeprefix(check.INDUCTIVE_NOTE).split(", ")
+    assert "exposed-out-of-step" not in kept and "clean-in-step" in kept
+
+
 def test_reference_stat_limit_inside_the_write_window(verdicts):
     """With multigrain timestamps only a rewrite inside a holder's own write
     window (between read_before and its write) is invisible: the reference

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from sessionfence.model import state as S
 from sessionfence.model.expr import (
-    MISSING, Expr, Forall, Param, Phase, conj, disj, forall, implies, named,
+    MISSING, NOBODY, Expr, Forall, Param, Phase, conj, disj, forall, implies, named,
     variables_of,
 )
 from sessionfence.model.machine import alive
@@ -201,7 +201,42 @@ REFERENCE_OWN = (
 )
 
 REFERENCE = SHARED + _FILE_COUNTS + REFERENCE_OWN  # as for the brief's world
-SETS = {"reference": REFERENCE_OWN}
+
+
+# broad-publication's precision: every section publishes the file it leaves,
+# so a clean released controller always finds the file it knows, or a
+# publication of it newer than the generation it knows. (Its safety cells are
+# violated: an external edit is published as owned; nothing here is about them.)
+def _broad_accepts(d):
+    return disj(S.fence[d] == S.file, conj(S.reg_fp == S.file, S.reg_gen > S.k_gen[d]))
+
+
+# Also in upstream's sets (upstream_invariants.py).
+CLEAN_FILE_PRESENT = _inv(
+    "clean-file-present",
+    "while a clean controller lives, the file exists (only an external edit deletes it)",
+    forall(lambda d: implies(_clean(d), S.file != MISSING)))
+
+BROAD_OWN = (
+    CLEAN_FILE_PRESENT,
+    _inv("generations-published",
+         "no live controller knows a generation the registry has not published",
+         forall(lambda d: implies(alive(d), S.k_gen[d] <= S.reg_gen))),
+    _inv("clean-holder-knows-file",
+         "a clean controller that holds the lock outside a write section knows the file",
+         forall(lambda d: implies(conj(_clean(d), S.phase[d] == Phase.held),
+                                  S.fence[d] == S.file))),
+    _inv("clean-released-finds-file",
+         "while a clean controller is released and no write section is open, the file is "
+         "the one it knows or a newer publication",
+         forall(lambda d: implies(conj(_clean(d), S.phase[d] == Phase.released,
+                                       S.holder == NOBODY), _broad_accepts(d)))
+         & forall(lambda d, e: implies(conj(_clean(d), S.phase[d] == Phase.released,
+                                            S.phase[e] == Phase.held), _broad_accepts(d)),
+                  arity=2)),
+)
+
+SETS = {"reference": REFERENCE_OWN, "broad-publication": BROAD_OWN}
 
 
 def for_machine(machine, own: tuple = ()) -> list:

@@ -82,6 +82,30 @@ def test_in_stat_mode_only_exposed_out_of_step_is_dropped(timestamps):
                 assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
 
 
+@pytest.mark.parametrize("fingerprint", ["digest", "stat"])
+def test_broad_invariants_prove_its_precision_and_hold_on_random_states(fingerprint):
+    m = machine.build(variants.get("broad-publication"), World(fingerprint=fingerprint))
+    invs = invariants.for_machine(m, invariants.SETS["broad-publication"])
+    for n in (2, 3):
+        report = check.prove_invariants(m, n, invs, properties.ALWAYS)
+        assert report.proved, report.failures
+        assert report.property_ok["precision"] and not report.property_ok["safety"]
+    ex = Executor(m, 3)
+    rng = random.Random(5)
+    for _ in range(200):
+        for _, s in ex.random_walk(rng, 50):
+            for inv in invs:
+                assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
+
+
+def test_broad_precision_for_any_number_of_controllers():
+    m = machine.build(variants.get("broad-publication"))
+    invs = invariants.for_machine(m, invariants.SETS["broad-publication"])
+    report = check.prove_invariants_any(m, invs, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert report.property_ok["precision"]
+
+
 def test_a_false_candidate_is_dropped_by_houdini():
     from sessionfence.model import state as S
     from sessionfence.model.expr import forall

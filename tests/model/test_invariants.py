@@ -82,6 +82,15 @@ def test_in_stat_mode_only_exposed_out_of_step_is_dropped(timestamps):
                 assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
 
 
+def test_in_stat_mode_precision_holds_for_any_number_of_controllers():
+    m = machine.build(variants.get("reference"), World(fingerprint="stat"))
+    invs = [i for i in invariants.for_machine(m, invariants.SETS["reference"])
+            if i.name != "exposed-out-of-step"]
+    report = check.prove_invariants_any(m, invs, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert report.property_ok["precision"]
+
+
 @pytest.mark.parametrize("fingerprint", ["digest", "stat"])
 def test_broad_invariants_prove_its_precision_and_hold_on_random_states(fingerprint):
     m = machine.build(variants.get("broad-publication"), World(fingerprint=fingerprint))

@@ -44,6 +44,9 @@ DEFAULT_DEPTH = 20
 KIND_MAX = 4  # k-induction tries k = 1..KIND_MAX before Spacer
 SHALLOW_DEPTH = 10  # pre-search when a variant's invariants fail (1-6 s at N = 2..3)
 SPACER_TIMEOUT_S = 60
+# A cell proved by the inductive subset of the candidate invariants says
+# which ones in its note, after this prefix (the report lists exactly those).
+INDUCTIVE_NOTE = "inductive: "
 
 Progress = Callable[[str], None]
 
@@ -398,7 +401,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         except SolverUnknown:
             return False
         record(prop, "proved", f"invariants ({len(lemmas())})", started=started,
-               note="inductive: " + ", ".join(l.name for l in lemmas()))
+               note=INDUCTIVE_NOTE + ", ".join(l.name for l in lemmas()))
         return True
 
     def prove(prop) -> bool:

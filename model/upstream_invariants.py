@@ -46,10 +46,7 @@ MISSING_BOTH = INV.Invariant(
 
 
 def _file_present() -> INV.Invariant:
-    return INV.Invariant(
-        "clean-file-present",
-        "while a clean controller lives, the file exists (only an external edit deletes it)",
-        forall(lambda d: implies(conj(alive(d), ~S.ext_alive[d]), S.file != MISSING)))
+    return INV.CLEAN_FILE_PRESENT
 
 
 def snapshot_sets(active, snap) -> dict:

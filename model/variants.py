@@ -91,6 +91,7 @@ BROAD = variant(
                                     "fence": S.file, "k_gen": S.reg_gen + 1}),
     points=_brief_points(),
     expected={"released-safety": "violated", "safety": "violated", "precision": "holds"},
+    invariants="broad-publication",  # its precision (invariants.py)
 )
 
 

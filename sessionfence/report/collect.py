@@ -91,6 +91,15 @@ class Report:
 
 def explain(variant: Variant, r: check.Result) -> Proof:
     """How a proved cell was proved, with the facts in plain words."""
+    if r.method.startswith("invariants") and r.note.startswith(check.INDUCTIVE_NOTE):
+        # The subset Houdini kept for this variant in this world (in stat
+        # mode the reference's `exposed-out-of-step` is not among them).
+        names = [n.strip() for n in r.note[len(check.INDUCTIVE_NOTE):].split(",") if n.strip()]
+        return Proof(r, f"Inductive invariants, for {r.controllers} controllers: those of the "
+                     "shared facts and the design's invariants that Z3 shows inductive for this "
+                     "variant in this world; each holds initially and is preserved by every "
+                     "transition, and together they rule out the property's bad event.",
+                     _in_words(variant, r, names))
     if r.method.startswith(("invariants", "quantified invariants")) and variant.invariants:
         invs = INV.for_machine(build(variant, r.world), INV.SETS[variant.invariants])
         scope = ("for any number of controllers (controllers an uninterpreted sort)"
@@ -103,12 +112,22 @@ def explain(variant: Variant, r: check.Result) -> Proof:
         return Proof(r, "Spacer (Z3's fixed-point engine) found an inductive strengthening on "
                      "its own, starting from the lemmas that are inductive for this variant "
                      "(the shared facts and the invariants of the design it derives from):",
-                     [(n, lemma_words(n)) for n in names])
+                     _in_words(variant, r, names))
     if r.method.startswith("k-induction"):
         return Proof(r, f"{r.method}: no run of k steps that avoids the bad event can be "
                      "followed by it (strengthened with the shared lemmas inductive for this "
                      "variant), and bounded model checking found none within k steps.", [])
     return Proof(r, r.method + (f" ({r.note})" if r.note else ""), [])
+
+
+def _in_words(variant: Variant, r: check.Result, names: list) -> list:
+    """(name, words) of lemmas named in a result's note. The machine's own
+    candidates first: a name can have other words in another world
+    (`no-future-fence` against the file, or against the clock)."""
+    candidates = INV.for_machine(build(variant, r.world),
+                                 INV.SETS.get(variant.invariants or "", ()))
+    words = {i.name: i.words for i in candidates}
+    return [(n, words.get(n) or lemma_words(n)) for n in names]
 
 
 def lemma_words(name: str) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from sessionfence.cli import main
 from sessionfence.model import invariants as INV
 from sessionfence.model.machine import build
@@ -147,3 +149,24 @@ def test_the_diff_shows_both_formulas_of_a_changed_rule(report):
     diff = text.split("<h3>Change against reference</h3>")[1]
     # strict-claims-precision rewrites on_finish: fence := mine[c] (reference: its own rule)
     assert "on_finish: fence[c] := mine[c]" in diff
+
+
+@pytest.mark.parametrize("method, prefix", [("invariants (4)", "inductive: "),
+                                            ("spacer", "lemmas: ")])
+def test_a_proof_lists_the_invariants_it_used_in_this_worlds_words(method, prefix):
+    # In stat mode the reference's `exposed-out-of-step` is not inductive and
+    # the proof goes without it: the report must not claim it. `no-future-fence`
+    # has the words of this world (a counter, not the file: files can vanish).
+    from sessionfence.model.check import INDUCTIVE_NOTE, Result
+    from sessionfence.report.collect import explain
+
+    assert INDUCTIVE_NOTE == "inductive: "
+    names = ["lock-owner", "no-future-fence", "clean-in-step", "out-of-step-fence-stale"]
+    world = World(fingerprint="stat")
+    r = Result("reference", "precision", "always", 2, world, "proved", "holds", method, None,
+               0.4, note=prefix + ", ".join(names))
+    proof = explain(BUILTIN["reference"], r)
+    words = {i.name: i.words for i in INV.for_machine(build(BUILTIN["reference"], world),
+                                                      INV.SETS["reference"])}
+    assert proof.facts == [(n, words[n]) for n in names]
+    assert "newest fingerprint" in dict(proof.facts)["no-future-fence"]

@@ -1,5 +1,7 @@
 """Deliberately broken references: each one-rule change must be caught."""
 
+import os
+
 import pytest
 
 from sessionfence.model import check, invariants, machine, properties, variants
@@ -90,3 +92,22 @@ def test_a_harmless_change_is_proved_not_flagged():
     assert report.proved and not report.property_ok["precision"]
     # ...so precision is proved another way, with them as lemmas
     assert results["precision"].method != f"invariants ({len(invariants.REFERENCE)})"
+
+
+@pytest.mark.parametrize("fingerprint", ["digest", "stat"])
+def test_size_only_validation_keeps_precision_by_the_reference_invariants(fingerprint):
+    """examples/size_only_validation.py loses safety (an exposed writer's
+    append passes and is published) but not precision: that publication
+    brings its epoch back in step. The reference's invariants that stay
+    inductive for it prove precision in both modes, without Spacer."""
+    from sessionfence.model import variant_file
+    from sessionfence.model.world import World
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    [v] = variant_file.load(os.path.join(here, "..", "..", "examples", "size_only_validation.py"))
+    m = machine.build(v, World(fingerprint=fingerprint))
+    candidates = invariants.for_machine(m, invariants.SETS["reference"])
+    kept = check.inductive_subset(m, 2, candidates)
+    assert "clean-in-step" in [i.name for i in kept]
+    assert check._excluded(m, 2, kept, properties.BY_NAME["precision"])
+    assert not check._excluded(m, 2, kept, properties.BY_NAME["safety"])

@@ -9,6 +9,7 @@ from sessionfence.model import check, invariants, machine, properties, variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import Phase
 from sessionfence.model.smt import SolverUnknown
+from sessionfence.model.world import World
 
 REF = machine.build(variants.get("reference"))  # every kind of edit, digest
 REF_INVS = tuple(invariants.for_machine(REF, invariants.SETS["reference"]))
@@ -57,6 +58,61 @@ def test_inductive_shared_lemmas_hold_on_random_reachable_states(name):
         for _, s in ex.random_walk(rng, 40):
             for inv in kept:
                 assert ex.holds(s, inv.formula), (name, inv.name)
+
+
+@pytest.mark.parametrize("timestamps", ["coarse", "multigrain"])
+def test_in_stat_mode_only_exposed_out_of_step_is_dropped(timestamps):
+    """With stat fingerprints an exposed controller may still be in step (the
+    edit it saw was invisible); every other invariant stays inductive, rules
+    out precision's bad event, and holds on random reachable states."""
+    m = machine.build(variants.get("reference"),
+                      World(fingerprint="stat", timestamps=timestamps))
+    candidates = invariants.for_machine(m, invariants.SETS["reference"])
+    kept = check.inductive_subset(m, 2, candidates)
+    assert [i.name for i in candidates if i not in kept] == ["exposed-out-of-step"]
+    report = check.prove_invariants(m, 2, kept, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert report.property_ok["precision"]
+    assert not report.property_ok["safety"]  # stat mode's documented limit
+    ex = Executor(m, 2)
+    rng = random.Random(11)
+    for _ in range(200):
+        for _, s in ex.random_walk(rng, 50):
+            for inv in kept:
+                assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
+
+
+def test_in_stat_mode_precision_holds_for_any_number_of_controllers():
+    m = machine.build(variants.get("reference"), World(fingerprint="stat"))
+    invs = [i for i in invariants.for_machine(m, invariants.SETS["reference"])
+            if i.name != "exposed-out-of-step"]
+    report = check.prove_invariants_any(m, invs, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert report.property_ok["precision"]
+
+
+@pytest.mark.parametrize("fingerprint", ["digest", "stat"])
+def test_broad_invariants_prove_its_precision_and_hold_on_random_states(fingerprint):
+    m = machine.build(variants.get("broad-publication"), World(fingerprint=fingerprint))
+    invs = invariants.for_machine(m, invariants.SETS["broad-publication"])
+    for n in (2, 3):
+        report = check.prove_invariants(m, n, invs, properties.ALWAYS)
+        assert report.proved, report.failures
+        assert report.property_ok["precision"] and not report.property_ok["safety"]
+    ex = Executor(m, 3)
+    rng = random.Random(5)
+    for _ in range(200):
+        for _, s in ex.random_walk(rng, 50):
+            for inv in invs:
+                assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
+
+
+def test_broad_precision_for_any_number_of_controllers():
+    m = machine.build(variants.get("broad-publication"))
+    invs = invariants.for_machine(m, invariants.SETS["broad-publication"])
+    report = check.prove_invariants_any(m, invs, properties.ALWAYS)
+    assert report.proved, report.failures
+    assert report.property_ok["precision"]
 
 
 def test_a_false_candidate_is_dropped_by_houdini():

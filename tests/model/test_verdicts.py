@@ -3,7 +3,7 @@ digest mode; the documented limits of stat mode; the ABA reading."""
 
 import pytest
 
-from sessionfence.model import check, machine, properties, variants
+from sessionfence.model import check, invariants, machine, properties, variants
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import Kind
 
@@ -60,6 +60,28 @@ def test_stat_mode_shows_the_documented_limits(verdicts, name):
                                                        "precision").index(prop)] == "holds":
             kinds = {i.kind.label for i in r.trace.steps if i.kind is not None}
             assert kinds == {"same-size-rewrite"}, (name, prop, kinds)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("timestamps", ["coarse", "multigrain"])
+def test_reference_stat_precision_is_proved_by_its_invariants(verdicts, n, timestamps):
+    """An edit stat cannot see changes nothing the reference knows, so the
+    controllers it exposed stay in step: all of the reference's invariants
+    but `exposed-out-of-step` stay inductive and prove precision (no Spacer)."""
+    r = verdicts("reference", n, fingerprint="stat", timestamps=timestamps)["precision"]
+    assert r.status == "proved" and r.ok
+    assert r.method.startswith("invariants"), (r.method, r.note)
+    kept = r.note.removeprefix(check.INDUCTIVE_NOTE).split(", ")
+    assert "exposed-out-of-step" not in kept and "clean-in-step" in kept
+
+
+@pytest.mark.parametrize("fingerprint", ["digest", "stat"])
+def test_broad_precision_is_proved_by_its_invariants(verdicts, fingerprint):
+    r = verdicts("broad-publication", 2, fingerprint=fingerprint)["precision"]
+    assert r.status == "proved" and r.ok
+    assert r.method.startswith("invariants"), (r.method, r.note)
+    kept = r.note.removeprefix(check.INDUCTIVE_NOTE).split(", ")
+    assert {i.name for i in invariants.BROAD_OWN} <= set(kept)
 
 
 def test_reference_stat_limit_inside_the_write_window(verdicts):

@@ -346,12 +346,12 @@ def spacer(machine: Machine, n: int, prop: P.Property, timeout_s: float, lemmas=
 
 def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
            progress: Optional[Progress] = None, spacer_timeout_s: float = SPACER_TIMEOUT_S,
-           properties: Optional[tuple] = None) -> list:
+           properties: Optional[tuple] = None, witnesses: bool = True) -> list:
     """Every property of `variant` for `n` controllers: a list of `Result`.
 
     `properties` (names of `always` properties) restricts the cells checked;
-    the `sometimes` witnesses are always searched, so a model in which
-    nothing can happen never passes.
+    `witnesses=False` skips the `sometimes` witnesses (a caller that checks
+    them separately: `sessionfence.cells`).
 
     Order (for speed only; every verdict stands on its own evidence):
     declared invariants; then, for cells expected to hold, k-induction and
@@ -380,7 +380,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         return [p for p in props if p.name not in results]
 
     always = [p for p in P.ALWAYS if properties is None or p.name in properties]
-    sometimes = list(P.sometimes_for(variant))
+    sometimes = list(P.sometimes_for(variant)) if witnesses else []
     lemma_cache: list = []
 
     def lemmas():
@@ -566,7 +566,7 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
 
 def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
                progress: Optional[Progress] = None, witness_controllers: int = 2,
-               properties: Optional[tuple] = None) -> list:
+               properties: Optional[tuple] = None, witnesses: bool = True) -> list:
     """Every property for any number of controllers.
 
     `proved` needs the variant's quantified invariants to pass over the
@@ -580,7 +580,8 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
     world = machine.world
     proved: dict[str, Result] = {}
     failure = ""
-    if variant.invariants:
+    wanted = [p for p in P.ALWAYS if properties is None or p.name in properties]
+    if variant.invariants and wanted:
         progress("invariants over any number of controllers")
         invs = INV.for_machine(machine, INV.SETS[variant.invariants])
         t0 = time.perf_counter()
@@ -609,7 +610,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                         time.perf_counter() - t0,
                         note=f"{report.obligations} obligations, controllers an uninterpreted sort")
     fixed = verify(variant, witness_controllers, depth=depth, world=world,
-                   progress=progress, properties=properties)
+                   progress=progress, properties=properties, witnesses=witnesses)
     out = []
     for r in fixed:
         if r.property in proved:

@@ -1,8 +1,13 @@
 """Verify (variant, world) jobs, in parallel processes when there are several.
 
-`verify --all` checks up to 22 independent (variant, fingerprint mode)
-jobs; each is one `check.verify` call, single-threaded in Z3. With
-`jobs > 1` they run in a pool of fresh processes (`spawn`: a forked copy of a
+A job is a variant in one world (fingerprint mode ...). It is checked as
+independent tasks: each `always` property on its own, and the `sometimes`
+witnesses together, each one `check.verify` call, single-threaded in Z3.
+The split is the same whatever the number of processes, so a command gives
+the same counterexamples with `--jobs 1` and `--jobs 8`; it costs a little
+CPU (each task selects its lemmas again) for a shorter critical path (the
+longest counterexample search of a job no longer waits for the others).
+With `jobs > 1` the tasks run in a pool of fresh processes (`spawn`: a forked copy of a
 process that holds Z3 contexts or test-runner threads is not safe), each
 rebuilding its variant from its source (a built-in's name, or the variant
 file's path) since a variant's rules are Python functions that do not
@@ -20,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -56,57 +60,74 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_one(job: Job, n, depth: int, properties, progress) -> list:
-    if n == "any":
-        return check.verify_any(job.variant, depth=depth, world=job.world, progress=progress,
-                                properties=properties)
-    return check.verify(job.variant, n, depth=depth, world=job.world, progress=progress,
-                        properties=properties)
+def tasks(jobs: list, properties) -> list:
+    """(job index, property names or () for the witnesses), in job order."""
+    names = [p.name for p in P.ALWAYS if properties is None or p.name in properties]
+    return [(i, task) for i in range(len(jobs)) for task in [(name,) for name in names] + [()]]
+
+
+def run_task(job: Job, n, depth: int, task: tuple, progress) -> list:
+    verify = check.verify_any if n == "any" else check.verify
+    args = () if n == "any" else (n,)
+    return verify(job.variant, *args, depth=depth, world=job.world, progress=progress,
+                  properties=task, witnesses=not task)
 
 
 def run(jobs: list, n, depth: int, properties, *, workers: int,
         progress: Callable[[str], None], on_done: Callable[[Job, list], None]) -> list:
-    """Results per job, in the order of `jobs`; `on_done(job, results)` as
-    each job finishes (in completion order)."""
-    if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for job in jobs:
-            got = run_one(job, n, depth, properties,
-                          lambda message, job=job: progress(f"[{job.label}, N={n}] {message}"))
-            on_done(job, got)
-            out.append(got)
-        return out
-    return _in_pool(jobs, n, depth, properties, workers, progress, on_done)
+    """Results per job (its cells in property order, then its witnesses), in
+    the order of `jobs`; `on_done(job, results)` as each task finishes."""
+    todo = tasks(jobs, properties)
+    got: dict = {}
+
+    def finished(i: int, task: tuple, results: list) -> None:
+        got[(i, task)] = results
+        on_done(jobs[i], results)
+
+    if workers <= 1 or len(todo) <= 1:
+        for i, task in todo:
+            job = jobs[i]
+            finished(i, task, run_task(job, n, depth, task, lambda message, job=job, task=task:
+                                       progress(f"[{job.label}, N={n}] {message}")))
+    else:
+        _in_pool(jobs, todo, n, depth, workers, progress, finished)
+    return [_in_order(got, i, todo) for i in range(len(jobs))]
 
 
-def _in_pool(jobs, n, depth, properties, workers, progress, on_done) -> list:
-    done: dict = {}
-    started = time.monotonic()
+def _in_order(got: dict, i: int, todo: list) -> list:
+    return [r for j, task in todo if j == i for r in got[(j, task)]]
+
+
+def _in_pool(jobs, todo, n, depth, workers, progress, finished) -> None:
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                initializer=_quiet_sigint)
     try:
-        futures = {pool.submit(_worker, _spec(job), n, depth, properties): i
-                   for i, job in enumerate(jobs)}
+        futures = {pool.submit(_worker, _spec(jobs[i]), n, depth, task): (i, task)
+                   for i, task in todo}
+        progress(f"{len(todo)} tasks in {min(workers, len(todo))} worker processes")
         pending = set(futures)
         while pending:
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for f in finished:
-                i = futures[f]
-                done[i] = _rebuild(jobs[i], n, f.result())
-                on_done(jobs[i], done[i])
-            running = [jobs[futures[f]].label for f in pending if f.running()]
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for f in done:
+                i, task = futures[f]
+                finished(i, task, _rebuild(jobs[i], n, f.result()))
+            running = [_label(jobs, n, *futures[f]) for f in pending if f.running()]
             if running:
-                progress(f"{time.monotonic() - started:.0f} s, running: {'; '.join(running)}")
+                progress("; ".join(running))
     except BaseException:
         # Interrupted or a worker failed: stop the others now, not after
-        # their cells finish.
+        # their cells finish. (`_processes` is the pool's own list; the
+        # public API has no way to kill a running task.)
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return [done[i] for i in range(len(jobs))]
+
+
+def _label(jobs, n, i: int, task: tuple) -> str:
+    return f"[{jobs[i].label}, N={n}] {task[0] if task else 'witnesses'} running"
 
 
 def _quiet_sigint() -> None:
@@ -117,11 +138,11 @@ def _spec(job: Job) -> tuple:
     return (job.source, job.variant.name, job.world)
 
 
-def _worker(spec: tuple, n, depth: int, properties) -> list:
+def _worker(spec: tuple, n, depth: int, task: tuple) -> list:
     source, name, world = spec
     job = Job(_variant(source, name), world, source)
     out = []
-    for r in run_one(job, n, depth, properties, lambda message: None):
+    for r in run_task(job, n, depth, task, lambda message: None):
         picks = None
         if r.trace is not None:
             picks = [(i.transition.key, i.ctrl, None if i.mode is None else int(i.mode))
@@ -156,4 +177,4 @@ def _rebuild(job: Job, n, got: list) -> list:
     return out
 
 
-__all__ = ["Job", "default_jobs", "run", "run_one"]
+__all__ = ["Job", "default_jobs", "run", "run_task", "tasks"]

@@ -78,11 +78,22 @@ def _not_newer(name: str, top) -> Expr:
 
 _FP_VARS = ("fence", "before", "mine", "reg_fp", "trusted")
 
+_LOCK_USERS = (Phase.held, Phase.write_before, Phase.write_append, Phase.write_after)
+
 SHARED = (
     _inv("lock-owner",
          "a controller holds the lock exactly when it is held or inside a write section",
-         forall(lambda d: (S.holder == d) == (S.phase[d].isin(
-             (Phase.held, Phase.write_before, Phase.write_append, Phase.write_after))))),
+         forall(lambda d: (S.holder == d) == S.phase[d].isin(_LOCK_USERS))),
+    # The two halves of lock-owner, in the form that survives a design whose
+    # takeover keeps the held lock until dispose (examples/keep_lock_on_takeover.py,
+    # upstream's designs), where lock-owner itself is not inductive.
+    _inv("lock-users-hold-it",
+         "a controller that is held or inside a write section holds the lock",
+         forall(lambda d: implies(S.phase[d].isin(_LOCK_USERS), S.holder == d))),
+    _inv("lock-holder-in-use",
+         "whoever holds the lock is held, inside a write section, or took over and kept it",
+         forall(lambda d: implies(S.holder == d,
+                                  S.phase[d].isin(_LOCK_USERS + (Phase.taken_over,))))),
     _inv("ghosts-start-clear",
          "a controller that has not started has seen no external write, and "
          "a write while released is also a write while alive",

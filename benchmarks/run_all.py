@@ -21,9 +21,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BENCHES = ("bench_impl", "bench_verify", "bench_conformance", "bench_hunt", "bench_diagrams",
+BENCHES = ("bench_impl", "bench_verify", "bench_verify_cli", "bench_conformance", "bench_hunt", "bench_diagrams",
            "bench_spin")
 QUICK_FLAGS = {"bench_impl": ["--quick"], "bench_verify": ["--quick"],
+               "bench_verify_cli": ["--runs", "1"],
                "bench_conformance": ["--quick"], "bench_hunt": ["--quick"],
                "bench_diagrams": ["--repeat", "1"],
                "bench_spin": ["--quick"]}

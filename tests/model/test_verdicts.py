@@ -15,15 +15,8 @@ EXPECTED = {
 }
 
 
-def _n3(name):
-    # N = 3 of the historical designs is 20-45 s each (deep counterexamples,
-    # Spacer): the thorough profile; the reference's N = 3 stays (its proof
-    # is the invariants').
-    return [pytest.param(name, 3, marks=[] if name == "reference" else pytest.mark.slow)]
-
-
-@pytest.mark.parametrize("name, n", [(name, 2) for name in EXPECTED]
-                         + [p for name in EXPECTED for p in _n3(name)])
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("name", list(EXPECTED))
 def test_every_cell_matches_the_brief(verdicts, name, n):
     results = verdicts(name, n)
     for prop, expected in zip(("released-safety", "safety", "precision"), EXPECTED[name]):

@@ -74,11 +74,15 @@ def test_in_stat_mode_only_exposed_out_of_step_is_dropped(timestamps):
     assert report.proved, report.failures
     assert report.property_ok["precision"]
     assert not report.property_ok["safety"]  # stat mode's documented limit
-    ex = Executor(m, 2)
-    rng = random.Random(11)
+    _hold_on_random_states(Executor(m, 2), kept, seed=11)
+
+
+def _hold_on_random_states(ex, invs, seed: int) -> None:
+    """Every state of 200 random walks of 50 steps satisfies every invariant."""
+    rng = random.Random(seed)
     for _ in range(200):
         for _, s in ex.random_walk(rng, 50):
-            for inv in kept:
+            for inv in invs:
                 assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
 
 
@@ -99,12 +103,7 @@ def test_broad_invariants_prove_its_precision_and_hold_on_random_states(fingerpr
         report = check.prove_invariants(m, n, invs, properties.ALWAYS)
         assert report.proved, report.failures
         assert report.property_ok["precision"] and not report.property_ok["safety"]
-    ex = Executor(m, 3)
-    rng = random.Random(5)
-    for _ in range(200):
-        for _, s in ex.random_walk(rng, 50):
-            for inv in invs:
-                assert ex.holds(s, inv.formula), (inv.name, ex.decode(s))
+    _hold_on_random_states(Executor(m, 3), invs, seed=5)
 
 
 def test_broad_precision_for_any_number_of_controllers():

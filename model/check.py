@@ -474,25 +474,6 @@ def _excluded(machine: Machine, n: int, invs, prop) -> bool:
     return check_sat(solver, event_formula(tr, list(enc.instances()), s, prop)) == z3.unsat
 
 
-def _by_invariants(machine, n, variant, props, record, notes, progress) -> None:
-    progress(f"checking the inductive invariants ({variant.invariants})")
-    invs = INV.for_machine(machine, INV.SETS[variant.invariants])
-    try:
-        report = prove_invariants(machine, n, invs, props)
-    except SolverUnknown as exc:
-        for p in props:
-            notes[p.name] = f"invariant check: Z3 answered unknown ({exc})"
-        return
-    for p in props:
-        if report.proved and report.property_ok[p.name]:
-            record(p, "proved", f"invariants ({len(invs)})",
-                   note=f"{report.obligations} obligations in {report.seconds:.2f}s")
-        elif not report.proved:
-            notes[p.name] = "invariants not inductive: " + "; ".join(report.failures[:2])
-        else:
-            notes[p.name] = "the invariants do not rule out this property's bad event"
-
-
 # -- any number of controllers -----------------------------------------------
 
 

@@ -247,7 +247,48 @@ BROAD_OWN = (
                   arity=2)),
 )
 
-SETS = {"reference": REFERENCE_OWN, "broad-publication": BROAD_OWN}
+def _settled(d):
+    """d holds the lock outside a section, or is released, after an external
+    write made while it was released (the states strict's check runs in)."""
+    return conj(S.phase[d].isin((Phase.held, Phase.released)), S.ext_released[d])
+
+
+# strict-fingerprint's released-safety: its fence is a fingerprint, and a
+# fingerprint names one content. Fresh fingerprints never equal an old
+# fence; only a deleted file recurs (every missing file is the same), and a
+# controller that adopted a missing file has the missing content as `seen`.
+STRICT_OWN = (
+    _inv("missing-is-missing",
+         "the file's fingerprint is missing exactly when its content is",
+         (S.file == MISSING) == (S.content == MISSING)),
+    _inv("exposed-fence-names-seen",
+         "a controller exposed while released, held or released, whose fence is the file, "
+         "has exactly the bytes it last accepted or adopted",
+         forall(lambda d: implies(conj(_settled(d), S.file == S.fence[d]),
+                                  S.content == S.seen[d]))),
+    _inv("exposed-knows-missing",
+         "a controller exposed while released, held or released, has a missing fence exactly "
+         "when the content it last accepted or adopted was missing",
+         forall(lambda d: implies(_settled(d),
+                                  (S.fence[d] == MISSING) == (S.seen[d] == MISSING)))),
+    _inv("released-fence-names-seen",
+         "a released controller whose fence is the file has exactly the bytes it adopted",
+         forall(lambda d: implies(conj(S.phase[d] == Phase.released, S.file == S.fence[d]),
+                                  S.content == S.seen[d]))),
+    _inv("released-knows-missing",
+         "a released controller has a missing fence exactly when the content it adopted was "
+         "missing",
+         forall(lambda d: implies(S.phase[d] == Phase.released,
+                                  (S.fence[d] == MISSING) == (S.seen[d] == MISSING)))),
+    # Where no content recurs (no deletion, or the history reading) there is
+    # no `seen`, and the fence simply lags.
+    _inv("exposed-fence-lags",
+         "a controller exposed while released, held or released, has a fence that is not the file",
+         forall(lambda d: implies(_settled(d), S.file != S.fence[d]))),
+)
+
+SETS = {"reference": REFERENCE_OWN, "broad-publication": BROAD_OWN,
+        "strict-fingerprint": STRICT_OWN}
 
 
 def for_machine(machine, own: tuple = ()) -> list:

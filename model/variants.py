@@ -66,6 +66,7 @@ STRICT = variant(
     # It never consults anything but its own fingerprint: a peer's write is
     # never accepted (that is the original bug report).
     unreachable=frozenset({"peer-write-accepted"}),
+    invariants="strict-fingerprint",  # its released-safety (invariants.py)
 )
 
 

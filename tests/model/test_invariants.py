@@ -168,3 +168,25 @@ def test_a_vacuous_consecution_is_a_failure_for_any_n():
     report = check.prove_invariants_any(REF, REF_INVS + (_NO_APPEND,), properties.ALWAYS)
     assert not report.proved
     assert any(f.startswith("vacuous: append:write_append->write_after") for f in report.failures)
+
+
+def test_strict_released_safety_by_its_invariants_for_any_n():
+    """strict-fingerprint's released-safety (digest): its own set proves it for
+    2 and 3 controllers and, quantified, for any number; in stat mode the
+    cell is violated and the set must not claim it."""
+    m = machine.build(variants.get("strict-fingerprint"))
+    invs = check.inductive_subset(m, 2, invariants.for_machine(
+        m, invariants.SETS["strict-fingerprint"]))
+    assert {"exposed-fence-names-seen", "released-fence-names-seen"} <= {i.name for i in invs}
+    for n in (2, 3):
+        report = check.prove_invariants(m, n, invs, properties.ALWAYS)
+        assert report.proved and report.property_ok["released-safety"], report.failures
+    report = check.prove_invariants_any(m, invs, properties.ALWAYS)
+    assert report.proved and report.property_ok["released-safety"], report.failures
+    assert not report.property_ok["safety"] and not report.property_ok["precision"]
+    _hold_on_random_states(Executor(m, 2), invs, seed=3)
+    stat = machine.build(variants.get("strict-fingerprint"), World(fingerprint="stat"))
+    kept = check.inductive_subset(stat, 2, invariants.for_machine(
+        stat, invariants.SETS["strict-fingerprint"]))
+    assert not check.prove_invariants(stat, 2, kept, properties.ALWAYS).property_ok[
+        "released-safety"]

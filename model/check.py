@@ -28,7 +28,6 @@ from sessionfence.model.concrete import Executor, Instance
 from sessionfence.model.machine import Machine, build
 from sessionfence.model.world import World
 from sessionfence.model.smt import (
-    AnyN,
     FixedN,
     SolverUnknown,
     Translator,
@@ -474,146 +473,8 @@ def _excluded(machine: Machine, n: int, invs, prop) -> bool:
     return check_sat(solver, event_formula(tr, list(enc.instances()), s, prop)) == z3.unsat
 
 
-# -- any number of controllers -----------------------------------------------
-
-
-def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000) -> InvariantReport:
-    """The invariant proof with controllers as an uninterpreted sort.
-
-    Same obligations as `prove_invariants`, for every transition with a
-    symbolic acting controller (and mode): it holds for any number of
-    controllers. Quantifiers make Z3 incomplete here, so `unknown` is
-    possible and is reported as such, never as a proof.
-    """
-    t0 = time.perf_counter()
-    enc = AnyN(machine)
-    tr = Translator(enc)
-    s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
-    now = [tr.expr(i.formula, s, {}) for i in invs]
-    failures: list[str] = []
-    count = 0
-
-    def solver():
-        return enc.solver(timeout_ms)
-
-    init = solver()
-    init.add(tr.init(s))
-    for inv, f in zip(invs, now):
-        count += 1
-        if check_sat(init, z3.Not(f)) == z3.sat:
-            failures.append(f"invariant {inv.name} does not hold initially")
-
-    for t in machine.transitions:
-        env, side = enc.step_params(t, "a")
-        sol = solver()
-        sol.add(enc.domain(s), *now, *side, enc.relation(tr, s, s2, t, env))
-        count += 1
-        # Non-vacuity: a state with 2 controllers where the invariants hold
-        # and the transition fires is also a model here (Ctrl = {nobody, c1,
-        # c2}). That question is decidable and fast; satisfiability under
-        # quantifiers is slow and incomplete in Z3, so it is asked only when
-        # 2 controllers are not enough.
-        can_fire = _fires_under_invariants(machine, 2, invs, t)
-        if not can_fire:
-            try:
-                can_fire = check_sat(sol) == z3.sat
-            except SolverUnknown:
-                can_fire = False
-        if not can_fire:
-            failures.append(f"vacuous: {t.key} cannot fire from any state satisfying the invariants")
-            continue
-        after = [tr.expr(inv.formula, s2, {}) for inv in invs]
-        if check_sat(sol, z3.Not(z3.And(after))) == z3.unsat:
-            continue
-        for inv, f in zip(invs, after):
-            if check_sat(sol, z3.Not(f)) == z3.sat:
-                failures.append(f"invariant {inv.name} is not preserved by {t.key}")
-
-    property_ok = {}
-    for prop in props:
-        sol = solver()
-        sol.add(enc.domain(s), *now)
-        events = []
-        for t in machine.transitions:
-            if t.source is None or not prop.matches(t):
-                continue
-            env, side = enc.step_params(t, f"p{len(events)}")
-            events.append(z3.And(*side, tr.expr(t.guard, s, env),
-                                 tr.expr(enc.flag(prop), s, env)))
-        count += 1
-        property_ok[prop.name] = check_sat(sol, z3.Or(events)) == z3.unsat
-    return InvariantReport(not failures, count, failures, time.perf_counter() - t0, property_ok)
-
-
-def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
-               progress: Optional[Progress] = None, witness_controllers: int = 2,
-               properties: Optional[tuple] = None, witnesses: bool = True) -> list:
-    """Every property for any number of controllers.
-
-    `proved` needs the variant's quantified invariants to pass over the
-    uninterpreted controller sort. A counterexample (or witness) found with
-    `witness_controllers` controllers settles the cell for the family, and
-    says so. A proof for a fixed number of controllers is not a proof for
-    any number: such cells are `unknown`.
-    """
-    progress = progress or (lambda msg: None)
-    machine = build(variant, world)
-    world = machine.world
-    proved: dict[str, Result] = {}
-    failure = ""
-    wanted = [p for p in P.ALWAYS if properties is None or p.name in properties]
-    if variant.invariants and wanted:
-        progress("invariants over any number of controllers")
-        invs = INV.for_machine(machine, INV.SETS[variant.invariants])
-        t0 = time.perf_counter()
-        try:
-            report = prove_invariants_any(machine, invs, P.ALWAYS)
-            if not report.proved:
-                # The largest inductive subset may still settle some cells
-                # (the others' invariants are what a limit breaks).
-                from sessionfence.model.infer import Houdini, property_excluded
-
-                kept = Houdini(machine, "any").run(invs, time.perf_counter() + 120)
-                for p in P.ALWAYS:
-                    report.property_ok[p.name] = bool(kept) and \
-                        property_excluded(machine, "any", kept, p)
-                invs, report.proved = kept, bool(kept)
-        except SolverUnknown as exc:
-            report, failure = None, f"Z3 answered unknown: {exc}"
-        if report is not None:
-            failure = "; ".join(report.failures[:2])
-            for p in P.ALWAYS:
-                if report.proved and report.property_ok[p.name]:
-                    proved[p.name] = Result(
-                        variant.name, p.name, "always", "any", world, "proved",
-                        variant.expectation(p.name, world),
-                        f"quantified invariants ({len(invs)})", None,
-                        time.perf_counter() - t0,
-                        note=f"{report.obligations} obligations, controllers an uninterpreted sort")
-    fixed = verify(variant, witness_controllers, depth=depth, world=world,
-                   progress=progress, properties=properties, witnesses=witnesses)
-    out = []
-    for r in fixed:
-        if r.property in proved:
-            out.append(proved[r.property])
-            continue
-        r.controllers = "any"
-        if r.status in ("violated", "reachable"):
-            r.note = f"found with {witness_controllers} controllers"
-        elif r.status == "proved":
-            r.status, r.method = "unknown", "-"
-            r.note = (failure or "no quantified invariants declared for this variant") + \
-                f"; proved only for {witness_controllers} controllers"
-        out.append(r)
-    return out
-
-
-def _fires_under_invariants(machine: Machine, n: int, invs, t) -> bool:
-    enc = FixedN(machine, n)
-    tr = Translator(enc)
-    s = enc.fresh_state("w")
-    solver = enc.solver()
-    solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
-    options = [tr.expr(t.guard, s, enc.env(c, m)) for t2, c, m in enc.instances(machine)
-               if t2.key == t.key]
-    return check_sat(solver, z3.Or(options)) == z3.sat
+# Proofs for any number of controllers live in parametric.py (it builds on
+# `verify`); re-exported for callers of this module.
+from sessionfence.model.parametric import (  # noqa: E402,F401
+    LEARN_BUDGET_S, prove_invariants_any, verify_any,
+)

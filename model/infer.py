@@ -624,14 +624,37 @@ class InvariantFileError(ValueError):
     """A saved invariants file that cannot be read for this machine."""
 
 
-def load(machine: Machine, path: str) -> list:
+def read_file(path: str) -> dict:
+    """A saved invariants file's document, or InvariantFileError saying why not."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError, RecursionError) as exc:
         raise InvariantFileError(f"{path}: cannot read invariants: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != "sessionfence-invariants":
-        raise InvariantFileError(f"{path}: not a sessionfence invariants file")
+    if not isinstance(data, dict) or data.get("format") != "sessionfence-invariants" \
+            or not isinstance(data.get("invariants"), list):
+        raise InvariantFileError(f"{path}: not a sessionfence invariants file (save one with "
+                                 "verify --controllers any --save-invariants DIR)")
+    return data
+
+
+def check_file(path: str) -> None:
+    """Read a saved file and build every learned clause in it (no machine
+    needed): InvariantFileError if anything is wrong with it."""
+    from sessionfence.model.learn import from_spec
+
+    for item in read_file(path)["invariants"]:
+        try:
+            spec = tuple(item["spec"])
+            if spec[0] == "clause":
+                from_spec(str(item["name"]), spec)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InvariantFileError(f"{path}: malformed invariant ({exc!r}); regenerate it "
+                                     "with verify --controllers any --save-invariants DIR") from None
+
+
+def load(machine: Machine, path: str) -> list:
+    data = read_file(path)
     vocab = _Vocabulary(machine)
     out = []
     try:
@@ -650,6 +673,10 @@ def _term(spec) -> Term:
 
 def _from_spec(vocab: _Vocabulary, name: str, words: str, spec: tuple) -> Invariant:
     kind = spec[0]
+    if kind == "clause":
+        from sessionfence.model.learn import from_spec
+
+        return from_spec(name, spec)
     if kind == "shape1":
         return Invariant(name, words, _forall1(disj(*[_key_expr(vocab, tuple(k), False)
                                                        for k in spec[1]])), spec)

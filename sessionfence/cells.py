@@ -66,15 +66,19 @@ def tasks(jobs: list, properties) -> list:
     return [(i, task) for i in range(len(jobs)) for task in [(name,) for name in names] + [()]]
 
 
-def run_task(job: Job, n, depth: int, task: tuple, progress) -> list:
-    verify = check.verify_any if n == "any" else check.verify
-    args = () if n == "any" else (n,)
-    return verify(job.variant, *args, depth=depth, world=job.world, progress=progress,
-                  properties=task, witnesses=not task)
+def run_task(job: Job, n, depth: int, task: tuple, progress, any_options=None) -> list:
+    """One task; `any_options` (saved invariant files, where to save learned
+    ones, the learning budget) go to `check.verify_any` when n is "any"."""
+    if n == "any":
+        return check.verify_any(job.variant, depth=depth, world=job.world, progress=progress,
+                                properties=task, witnesses=not task, **(any_options or {}))
+    return check.verify(job.variant, n, depth=depth, world=job.world, progress=progress,
+                        properties=task, witnesses=not task)
 
 
 def run(jobs: list, n, depth: int, properties, *, workers: int,
-        progress: Callable[[str], None], on_done: Callable[[Job, list], None]) -> list:
+        progress: Callable[[str], None], on_done: Callable[[Job, list], None],
+        any_options: Optional[dict] = None) -> list:
     """Results per job (its cells in property order, then its witnesses), in
     the order of `jobs`; `on_done(job, results)` as each task finishes."""
     todo = tasks(jobs, properties)
@@ -88,9 +92,9 @@ def run(jobs: list, n, depth: int, properties, *, workers: int,
         for i, task in todo:
             job = jobs[i]
             finished(i, task, run_task(job, n, depth, task, lambda message, job=job, task=task:
-                                       progress(f"[{job.label}, N={n}] {message}")))
+                                       progress(f"[{job.label}, N={n}] {message}"), any_options))
     else:
-        _in_pool(jobs, todo, n, depth, workers, progress, finished)
+        _in_pool(jobs, todo, n, depth, workers, progress, finished, any_options)
     return [_in_order(got, i, todo) for i in range(len(jobs))]
 
 
@@ -98,12 +102,12 @@ def _in_order(got: dict, i: int, todo: list) -> list:
     return [r for j, task in todo if j == i for r in got[(j, task)]]
 
 
-def _in_pool(jobs, todo, n, depth, workers, progress, finished) -> None:
+def _in_pool(jobs, todo, n, depth, workers, progress, finished, any_options) -> None:
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                initializer=_quiet_sigint)
     try:
-        futures = {pool.submit(_worker, _spec(jobs[i]), n, depth, task): (i, task)
+        futures = {pool.submit(_worker, _spec(jobs[i]), n, depth, task, any_options): (i, task)
                    for i, task in todo}
         progress(f"{len(todo)} tasks in {min(workers, len(todo))} worker processes")
         pending = set(futures)
@@ -138,11 +142,11 @@ def _spec(job: Job) -> tuple:
     return (job.source, job.variant.name, job.world)
 
 
-def _worker(spec: tuple, n, depth: int, task: tuple) -> list:
+def _worker(spec: tuple, n, depth: int, task: tuple, any_options) -> list:
     source, name, world = spec
     job = Job(_variant(source, name), world, source)
     out = []
-    for r in run_task(job, n, depth, task, lambda message: None):
+    for r in run_task(job, n, depth, task, lambda message: None, any_options):
         picks = None
         if r.trace is not None:
             picks = [(i.transition.key, i.ctrl, None if i.mode is None else int(i.mode))

@@ -11,13 +11,19 @@ Examples:
   sessionfence verify --variant reference --controllers any
   sessionfence verify --variant-file my_fence.py --json
   sessionfence verify --variant-file my_fence.py --property safety
+  sessionfence verify --variant-file my_fence.py --controllers any --save-invariants proofs/
+  sessionfence verify --variant-file my_fence.py --controllers any \
+      --invariants proofs/my-fence.digest.safety.json --learn-budget 0
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 
 from sessionfence import cells
+from sessionfence.cli import UsageError
 from sessionfence.commands import _common
 from sessionfence.model import check
 from sessionfence.model.concrete import Executor
@@ -42,12 +48,59 @@ def add_arguments(parser) -> None:
     _common.add_world_arguments(parser, both=True)
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output on stdout (docs/json-output.md)")
+    parser.add_argument("--invariants", action="append", default=[], metavar="FILE",
+                        help="with --controllers any: re-check invariants an earlier run saved "
+                        "(repeatable); a cell they prove needs no learning")
+    parser.add_argument("--save-invariants", metavar="DIR", default=None,
+                        help="with --controllers any: save each learned proof's invariants in "
+                        "DIR (one JSON file per cell)")
+    parser.add_argument("--learn-budget", type=_seconds, default=check.LEARN_BUDGET_S,
+                        metavar="S", help="with --controllers any: seconds to learn invariants "
+                        "for a cell no declared or saved set proves (default "
+                        f"{check.LEARN_BUDGET_S:g}; 0: do not learn)")
     _common.add_jobs_argument(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
+def _seconds(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {value!r}")
+    return x
+
+
+def _any_options(args) -> dict:
+    """The proof options for --controllers any, checked before any work."""
+    given = args.invariants or args.save_invariants or \
+        args.learn_budget != check.LEARN_BUDGET_S
+    if args.controllers != "any":
+        if given:
+            raise UsageError("--invariants, --save-invariants and --learn-budget need "
+                             "--controllers any")
+        return {}
+    from sessionfence.model import infer
+
+    for path in args.invariants:
+        try:  # a file that cannot be read is a usage error, said before any work
+            infer.check_file(path)
+        except infer.InvariantFileError as exc:
+            raise UsageError(str(exc)) from None
+    if args.save_invariants:
+        try:
+            os.makedirs(args.save_invariants, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--save-invariants {args.save_invariants}: cannot create the "
+                             f"directory ({exc.strerror}); give a writable directory") from None
+    return {"saved": tuple(args.invariants), "save_dir": args.save_invariants,
+            "learn_budget_s": args.learn_budget}
+
+
 def run(args) -> int:
     variants = _common.resolve_variants(args)
+    any_options = _any_options(args)
     progress = Progress(enabled=not args.quiet)
     props = tuple(args.property) if args.property else None
     jobs = [cells.Job(variant, world, _common.variant_source(variant, args))
@@ -57,7 +110,8 @@ def run(args) -> int:
         per_job = cells.run(jobs, args.controllers, args.depth, props, workers=args.jobs,
                             progress=count.reporter(),
                             on_done=lambda job, got: count.finished(
-                                [r for r in got if r.kind == "always"]))
+                                [r for r in got if r.kind == "always"]),
+                            any_options=any_options)
     finally:
         progress.clear()
     results = [r for got in per_job for r in got]

@@ -1,0 +1,230 @@
+"""Proofs for any number of controllers.
+
+Controllers are an uninterpreted sort (`smt.AnyN`): an invariant proof
+there holds for every N. The invariants come from the variant's declared
+set (invariants.py), from a file saved by an earlier run, or are learned
+now from counterexamples to induction (learn.py). A proof at a fixed size
+is never reported as one for any size.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+import z3
+
+from sessionfence.model import invariants as INV
+from sessionfence.model import properties as P
+from sessionfence.model.check import (
+    DEFAULT_DEPTH, InvariantReport, Progress, Result, verify,
+)
+from sessionfence.model.machine import Machine, build
+from sessionfence.model.smt import AnyN, FixedN, SolverUnknown, Translator, check_sat
+from sessionfence.model.variants import Variant
+from sessionfence.model.world import World
+
+LEARN_BUDGET_S = 240.0  # per cell; learning is the last resort, after declared and saved sets
+
+
+
+
+def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000) -> InvariantReport:
+    """The invariant proof with controllers as an uninterpreted sort.
+
+    Same obligations as `prove_invariants`, for every transition with a
+    symbolic acting controller (and mode): it holds for any number of
+    controllers. Quantifiers make Z3 incomplete here, so `unknown` is
+    possible and is reported as such, never as a proof.
+    """
+    t0 = time.perf_counter()
+    enc = AnyN(machine)
+    tr = Translator(enc)
+    s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
+    now = [tr.expr(i.formula, s, {}) for i in invs]
+    failures: list[str] = []
+    count = 0
+
+    def solver():
+        return enc.solver(timeout_ms)
+
+    init = solver()
+    init.add(tr.init(s))
+    for inv, f in zip(invs, now):
+        count += 1
+        if check_sat(init, z3.Not(f)) == z3.sat:
+            failures.append(f"invariant {inv.name} does not hold initially")
+
+    for t in machine.transitions:
+        env, side = enc.step_params(t, "a")
+        sol = solver()
+        sol.add(enc.domain(s), *now, *side, enc.relation(tr, s, s2, t, env))
+        count += 1
+        # Non-vacuity: a state with 2 controllers where the invariants hold
+        # and the transition fires is also a model here (Ctrl = {nobody, c1,
+        # c2}). That question is decidable and fast; satisfiability under
+        # quantifiers is slow and incomplete in Z3, so it is asked only when
+        # 2 controllers are not enough.
+        can_fire = _fires_under_invariants(machine, 2, invs, t)
+        if not can_fire:
+            try:
+                can_fire = check_sat(sol) == z3.sat
+            except SolverUnknown:
+                can_fire = False
+        if not can_fire:
+            failures.append(f"vacuous: {t.key} cannot fire from any state satisfying the invariants")
+            continue
+        after = [tr.expr(inv.formula, s2, {}) for inv in invs]
+        if check_sat(sol, z3.Not(z3.And(after))) == z3.unsat:
+            continue
+        for inv, f in zip(invs, after):
+            if check_sat(sol, z3.Not(f)) == z3.sat:
+                failures.append(f"invariant {inv.name} is not preserved by {t.key}")
+
+    property_ok = {}
+    for prop in props:
+        sol = solver()
+        sol.add(enc.domain(s), *now)
+        events = []
+        for t in machine.transitions:
+            if t.source is None or not prop.matches(t):
+                continue
+            env, side = enc.step_params(t, f"p{len(events)}")
+            events.append(z3.And(*side, tr.expr(t.guard, s, env),
+                                 tr.expr(enc.flag(prop), s, env)))
+        count += 1
+        property_ok[prop.name] = check_sat(sol, z3.Or(events)) == z3.unsat
+    return InvariantReport(not failures, count, failures, time.perf_counter() - t0, property_ok)
+
+
+def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[World] = None,
+               progress: Optional[Progress] = None, witness_controllers: int = 2,
+               properties: Optional[tuple] = None, witnesses: bool = True,
+               learn_budget_s: float = LEARN_BUDGET_S, saved: tuple = (),
+               save_dir: Optional[str] = None) -> list:
+    """Every property for any number of controllers.
+
+    `proved` needs quantified invariants to pass over the uninterpreted
+    controller sort: the variant's declared set, invariants saved earlier
+    (`saved`: files `save_dir` was given before), or invariants learned now
+    (`learn.learn`, for a cell proved at `witness_controllers` that none of
+    those settles; `learn_budget_s=0` turns learning off). A counterexample
+    (or witness) found with `witness_controllers` controllers settles the
+    cell for the family, and says so. A proof for a fixed number of
+    controllers is not a proof for any number: such cells are `unknown`.
+    """
+    progress = progress or (lambda msg: None)
+    machine = build(variant, world)
+    world = machine.world
+    proved: dict[str, Result] = {}
+    failure = ""
+    wanted = [p for p in P.ALWAYS if properties is None or p.name in properties]
+    if variant.invariants and wanted:
+        progress("invariants over any number of controllers")
+        invs = INV.for_machine(machine, INV.SETS[variant.invariants])
+        t0 = time.perf_counter()
+        try:
+            report = prove_invariants_any(machine, invs, P.ALWAYS)
+            if not report.proved:
+                # The largest inductive subset may still settle some cells
+                # (the others' invariants are what a limit breaks).
+                from sessionfence.model.infer import Houdini, property_excluded
+
+                kept = Houdini(machine, "any").run(invs, time.perf_counter() + 120)
+                for p in P.ALWAYS:
+                    report.property_ok[p.name] = bool(kept) and \
+                        property_excluded(machine, "any", kept, p)
+                invs, report.proved = kept, bool(kept)
+        except SolverUnknown as exc:
+            report, failure = None, f"Z3 answered unknown: {exc}"
+        if report is not None:
+            failure = "; ".join(report.failures[:2])
+            for p in P.ALWAYS:
+                if report.proved and report.property_ok[p.name]:
+                    proved[p.name] = Result(
+                        variant.name, p.name, "always", "any", world, "proved",
+                        variant.expectation(p.name, world),
+                        f"quantified invariants ({len(invs)})", None,
+                        time.perf_counter() - t0,
+                        note=f"{report.obligations} obligations, controllers an uninterpreted sort")
+    fixed = verify(variant, witness_controllers, depth=depth, world=world,
+                   progress=progress, properties=properties, witnesses=witnesses)
+    for r in fixed:
+        if r.kind == "always" and r.property not in proved and r.status == "proved":
+            got = _saved_or_learned(machine, variant, P.BY_NAME[r.property], saved, save_dir,
+                                    learn_budget_s, progress)
+            if isinstance(got, Result):
+                proved[r.property] = got
+            elif got:
+                failure = got
+    out = []
+    for r in fixed:
+        if r.property in proved:
+            out.append(proved[r.property])
+            continue
+        r.controllers = "any"
+        if r.status in ("violated", "reachable"):
+            r.note = f"found with {witness_controllers} controllers"
+        elif r.status == "proved":
+            r.status, r.method = "unknown", "-"
+            r.note = (failure or "no quantified invariants declared for this variant") + \
+                f"; proved only for {witness_controllers} controllers"
+        out.append(r)
+    return out
+
+
+def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
+                      save_dir: Optional[str], budget_s: float, progress):
+    """A quantified proof of `prop` by saved or learned invariants: a Result,
+    or why there is none (a string), or "" when nothing was tried."""
+    from sessionfence.model import infer, learn
+
+    world = machine.world
+    t0 = time.perf_counter()
+    for path in saved:
+        try:
+            invs = infer.load(machine, path)
+        except infer.InvariantFileError:
+            continue  # the CLI reads each file before any check, and says what is wrong
+        progress(f"{prop.name}: re-checking the invariants saved in {path}")
+        try:
+            proof = infer.check_saved(machine, invs, [prop], "any")
+        except SolverUnknown:
+            continue
+        if proof.proved.get(prop.name):
+            return Result(variant.name, prop.name, "always", "any", world, "proved",
+                          variant.expectation(prop.name, world),
+                          f"saved invariants ({len(invs)})", None, time.perf_counter() - t0,
+                          note=f"re-checked from {path}; controllers an uninterpreted sort")
+    if budget_s <= 0:
+        return ""
+    progress(f"{prop.name}: learning invariants for any number of controllers")
+    try:
+        got = learn.learn(machine, [prop], scope="any", budget_s=budget_s,
+                          progress=lambda m: progress(f"{prop.name}: {m}"))
+    except SolverUnknown as exc:
+        return f"learning gave no proof ({exc})"
+    if not got.proved.get(prop.name):
+        return "learning gave no proof (" + ("; ".join(got.notes) or "property not excluded") + ")"
+    where = ""
+    if save_dir is not None:
+        path = os.path.join(save_dir, f"{variant.name}.{world.fingerprint}.{prop.name}.json")
+        infer.save(machine, infer.Proof(got.invariants, "any", got.proved, got.seconds), path)
+        where = f"; saved to {path}"
+    return Result(variant.name, prop.name, "always", "any", world, "proved",
+                  variant.expectation(prop.name, world),
+                  f"learned invariants ({len(got.invariants)})", None, time.perf_counter() - t0,
+                  note=f"learned from {got.rounds} counterexamples to induction; controllers an "
+                  "uninterpreted sort" + where + "; " + "; ".join(i.words for i in got.invariants))
+
+
+def _fires_under_invariants(machine: Machine, n: int, invs, t) -> bool:
+    enc = FixedN(machine, n)
+    tr = Translator(enc)
+    s = enc.fresh_state("w")
+    solver = enc.solver()
+    solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
+    options = [tr.expr(t.guard, s, enc.env(c, m)) for t2, c, m in enc.instances(machine)
+               if t2.key == t.key]
+    return check_sat(solver, z3.Or(options)) == z3.sat

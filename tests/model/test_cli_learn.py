@@ -1,0 +1,71 @@
+"""`verify --controllers any` with learned and saved invariants, and the
+usage errors of the proof options."""
+
+import json
+import os
+
+import pytest
+
+from sessionfence.cli import main
+
+
+_BARE = '''
+import dataclasses
+from sessionfence.model import builtin
+
+# strict-fingerprint without its hand-written invariants: a proof for any
+# number of controllers has to be learned.
+VARIANT = dataclasses.replace(
+    builtin("strict-fingerprint").derive("strict-unannotated", summary="no declared invariants"),
+    invariants=None)
+'''
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_verify_learns_saves_and_rechecks_a_variant_file(tmp_path, capsys):
+    fence = tmp_path / "fence.py"
+    fence.write_text(_BARE)
+    saved = tmp_path / "proofs"
+    base = ["verify", "--variant-file", str(fence), "--controllers", "any", "--fingerprint",
+            "digest", "--property", "released-safety", "--json", "-q", "--jobs", "1"]
+    code, out, _ = _run(base + ["--save-invariants", str(saved)], capsys)
+    (cell,) = json.loads(out)["results"]
+    assert code == 0 and cell["status"] == "proved", cell
+    assert cell["method"].startswith("learned invariants"), cell
+    (path,) = saved.iterdir()
+    assert path.name == "strict-unannotated.digest.released-safety.json"
+    code, out, _ = _run(base + ["--invariants", str(path), "--learn-budget", "0"], capsys)
+    (cell,) = json.loads(out)["results"]
+    assert code == 0 and cell["method"].startswith("saved invariants"), cell
+    # Without learning and without a saved set: proved for 2 controllers only.
+    code, out, _ = _run(base + ["--learn-budget", "0"], capsys)
+    (cell,) = json.loads(out)["results"]
+    assert code == 1 and cell["status"] == "unknown", cell
+    assert "proved only for 2 controllers" in cell["note"]
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--invariants", "x.json"], "need --controllers any"),
+    (["--controllers", "any", "--invariants", "/nonexistent/x.json"], "cannot read invariants"),
+    (["--controllers", "any", "--learn-budget", "-1"], "expected a number of seconds >= 0"),
+])
+def test_proof_options_usage_errors(extra, needle, capsys):
+    code, out, err = _run(["verify", "--variant", "reference"] + extra, capsys)
+    assert code == 2 and out == ""
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_file_that_is_not_saved_invariants_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "sessionfence-invariants", "version": 1,
+                               "invariants": [{"name": "x", "words": "y",
+                                               "spec": ["clause", False, [[["warp", "d"], True]]]}]}))
+    code, out, err = _run(["verify", "--variant", "reference", "--controllers", "any",
+                           "--invariants", str(bad)], capsys)
+    assert code == 2 and out == "" and "malformed invariant" in err
+    assert os.path.exists(bad)

@@ -25,9 +25,14 @@ truncated (max search depth too small, memory bound) is not a verdict: it is
 flagged and the run exits 1. SPIN's time per cell is compile (spin -a + gcc)
 plus search (pan), both shown.
 
-This checker's side: `sessionfence verify --variant V --controllers N --json`
-in a child process, one per variant, which checks the three properties (and
-the `sometimes` witnesses) in one run. Its wall time per variant is the fair
+This checker's side: `sessionfence verify --variant V --controllers N
+--fingerprint digest --external append --json` in a child process, one per
+variant, which checks the three properties (and the `sometimes` witnesses)
+in one run, in the peer model's world: digest fingerprints (a file is an
+integer, every write a fresh one) and one kind of external write, whose
+fresh fingerprint is all the brief's four designs can see of it (with digest
+fingerprints every non-deleting kind does the same to `file`). verify runs
+with its default `--jobs` (the number of cores); pan is one process. Its wall time per variant is the fair
 comparison; its per-cell `seconds` are what verify reports (a BMC cell's time
 counts from the start of the variant's run, so cells overlap).
 
@@ -194,7 +199,8 @@ class OursRun:
 
 def ours(variant: str, n: int, timeout: float) -> OursRun:
     argv = [sys.executable, "-m", "sessionfence", "verify", "--variant", variant,
-            "--controllers", str(n), "--json", "--quiet"]
+            "--controllers", str(n), "--fingerprint", "digest", "--external", "append",
+            "--json", "--quiet"]
     wall, proc = _run(argv, ROOT, timeout)
     if proc.returncode not in (0, 1):
         raise BenchError(f"sessionfence verify exited {proc.returncode}: {proc.stderr.strip()[-300:]}")

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 import z3
 
+from sessionfence.model import bfs
 from sessionfence.model import invariants as INV
 from sessionfence.model import properties as P
 from sessionfence.model.concrete import Executor, Instance
@@ -372,8 +373,21 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
                                     expected, method, depth_, time.perf_counter() - started,
                                     trace, note or notes.get(prop.name, ""))
 
-    def found(prop, trace, k):
-        record(prop, "violated" if prop.kind == "always" else "reachable", "bmc", k, trace)
+    def found(prop, trace, k, method="bmc"):
+        record(prop, "violated" if prop.kind == "always" else "reachable", method, k, trace)
+
+    def explicit(props):
+        # Shallow events are found fastest on the executor; nothing found
+        # here proves anything, BMC and the provers still run.
+        if not props:
+            return
+        progress("breadth-first search of the concrete states")
+        ex = Executor(machine, n)
+        got = bfs.shortest_events(machine, n, props)
+        for prop in props:
+            if prop.name in got:
+                trace = replay(ex, by_first_appearance(got[prop.name]), prop)
+                found(prop, trace, len(trace.steps), "bfs")
 
     def pending(props):
         return [p for p in props if p.name not in results]
@@ -434,6 +448,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
     for prop in always:
         if variant.expectation(prop.name, world) != "violated":
             by_lemmas(prop)
+    explicit([p for p in pending(always) if variant.expectation(p.name, world) != "holds"])
     if pending(always):
         # A shallow search finds most violations faster than Spacer would
         # fail to prove them.
@@ -445,6 +460,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
         if variant.expectation(prop.name, world) != "violated":
             prove(prop)
 
+    explicit(pending(sometimes))
     open_props = pending(always) + sometimes
     try:
         search(machine, n, open_props, depth, progress, found)

@@ -148,7 +148,7 @@ def test_progress_goes_to_stderr_not_stdout():
     seen = set()
     for prop in ("released-safety", "safety", "precision"):
         m = re.search(rf"^\[(\d)/3 cells, \d+ s\] narrow-publication digest {prop}: violated "
-                      rf"\(bmc, [\d.]+ s\) ok$", done.stderr, re.M)
+                      rf"\((?:bmc|bfs), [\d.]+ s\) ok$", done.stderr, re.M)
         assert m, done.stderr
         seen.add(m.group(1))
     assert seen == {"1", "2", "3"}

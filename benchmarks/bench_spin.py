@@ -230,7 +230,8 @@ def run(args) -> int:
           f"{os.cpu_count()} cpus; {versions['spin']}; {versions['gcc']}")
     print(f"SPIN: spin -a -DVARIANT=v -DN={args.controllers} -DPROP=p {' '.join(BOUNDS)} fence.pml; "
           f"gcc {' '.join(CFLAGS)} -o pan pan.c; ./pan -m{PAN_DEPTH}")
-    print(f"ours: sessionfence verify --variant V --controllers {args.controllers} --json "
+    print(f"ours: sessionfence verify --variant V --controllers {args.controllers} "
+          "--fingerprint digest --external append --json "
           f"(all three properties in one run)")
     print(f"model: {os.path.relpath(pml, ROOT)}; N = {args.controllers}; "
           f"medians of {args.repeat} run(s) of each side, interleaved per variant")

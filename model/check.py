@@ -461,7 +461,7 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
             prove(prop)
 
     explicit(pending(sometimes))
-    open_props = pending(always) + sometimes
+    open_props = pending(always) + pending(sometimes)
     try:
         search(machine, n, open_props, depth, progress, found)
     except SolverUnknown as exc:

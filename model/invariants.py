@@ -285,6 +285,10 @@ STRICT_OWN = (
     _inv("exposed-fence-lags",
          "a controller exposed while released, held or released, has a fence that is not the file",
          forall(lambda d: implies(_settled(d), S.file != S.fence[d]))),
+    # ... so its check never passes again: it never gets the lock back.
+    _inv("exposed-stays-out",
+         "a controller exposed while released does not hold the lock (where no content recurs)",
+         forall(lambda d: implies(S.ext_released[d], ~S.phase[d].isin(_LOCK_USERS)))),
 )
 
 SETS = {"reference": REFERENCE_OWN, "broad-publication": BROAD_OWN,

@@ -74,6 +74,7 @@ class Result:
     seconds: float
     trace: Optional[Trace] = None
     note: str = ""
+    invariants: tuple = ()  # a learned or saved proof's invariants, in words
 
     @property
     def atomic_writes(self) -> bool:

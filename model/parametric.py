@@ -196,7 +196,8 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
             return Result(variant.name, prop.name, "always", "any", world, "proved",
                           variant.expectation(prop.name, world),
                           f"saved invariants ({len(invs)})", None, time.perf_counter() - t0,
-                          note=f"re-checked from {path}; controllers an uninterpreted sort")
+                          note=f"re-checked from {path}; controllers an uninterpreted sort",
+                          invariants=tuple(i.words for i in invs))
     if budget_s <= 0:
         return ""
     progress(f"{prop.name}: learning invariants for any number of controllers")
@@ -215,8 +216,9 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
     return Result(variant.name, prop.name, "always", "any", world, "proved",
                   variant.expectation(prop.name, world),
                   f"learned invariants ({len(got.invariants)})", None, time.perf_counter() - t0,
-                  note=f"learned from {got.rounds} counterexamples to induction; controllers an "
-                  "uninterpreted sort" + where + "; " + "; ".join(i.words for i in got.invariants))
+                  note=f"learned from {got.rounds} counterexamples to induction in "
+                  f"{got.seconds:.1f} s; controllers an uninterpreted sort" + where,
+                  invariants=tuple(i.words for i in got.invariants))
 
 
 def _fires_under_invariants(machine: Machine, n: int, invs, t) -> bool:

@@ -179,6 +179,7 @@ def to_json(results, ok: bool) -> dict:
             "seconds": round(r.seconds, 3),
             "counterexample": _steps(r.trace),
             "note": r.note,
+            "invariants": list(r.invariants),
         }
 
     always = [r for r in results if r.kind == "always"]
@@ -187,6 +188,7 @@ def to_json(results, ok: bool) -> dict:
     for r in sometimes:
         w = row(r)
         w["witness"] = w.pop("counterexample")
+        del w["invariants"]
         witnesses.append(w)
     return {"ok": ok, "results": [row(r) for r in always], "witnesses": witnesses}
 
@@ -211,6 +213,13 @@ def print_human(results, variants, args, ok: bool) -> None:
              "seconds": f"{r.seconds:.2f}", "": _mark(r)}
             for r in results if r.kind == "always"]
     print(_table(rows))
+    for r in results:
+        if r.invariants:
+            print()
+            print(f"{r.method} of {r.variant} {r.property} ({r.world.fingerprint}), for any "
+                  "number of controllers:")
+            for words in r.invariants:
+                print(f"  {words}")
     witnesses = [r for r in results if r.kind == "sometimes"]
     missing = [r for r in witnesses if not r.ok]
     print()

@@ -113,6 +113,13 @@ def explain(variant: Variant, r: check.Result) -> Proof:
                      "its own, starting from the lemmas that are inductive for this variant "
                      "(the shared facts and the invariants of the design it derives from):",
                      _in_words(variant, r, names))
+    if r.invariants:
+        how = "learned from counterexamples to induction" if r.method.startswith("learned") \
+            else "saved by an earlier run and re-checked"
+        return Proof(r, f"Quantified invariants {how}, for any number of controllers "
+                     "(controllers an uninterpreted sort): each holds initially and is preserved "
+                     "by every transition, and together they rule out the property's bad event.",
+                     [(f"l{i}", words) for i, words in enumerate(r.invariants)])
     if r.method.startswith("k-induction"):
         return Proof(r, f"{r.method}: no run of k steps that avoids the bad event can be "
                      "followed by it (strengthened with the shared lemmas inductive for this "

@@ -37,11 +37,21 @@ def test_verify_learns_saves_and_rechecks_a_variant_file(tmp_path, capsys):
     (cell,) = json.loads(out)["results"]
     assert code == 0 and cell["status"] == "proved", cell
     assert cell["method"].startswith("learned invariants"), cell
+    count = int(cell["method"].split("(")[1].rstrip(")"))
+    assert len(cell["invariants"]) == count
+    assert all(w.startswith(("when d is", "always ")) for w in cell["invariants"])
     (path,) = saved.iterdir()
     assert path.name == "strict-unannotated.digest.released-safety.json"
     code, out, _ = _run(base + ["--invariants", str(path), "--learn-budget", "0"], capsys)
     (cell,) = json.loads(out)["results"]
-    assert code == 0 and cell["method"].startswith("saved invariants"), cell
+    assert code == 0 and cell["method"] == f"saved invariants ({count})", cell
+    # The table names the method; the invariants follow it, in words.
+    human = [a for a in base if a != "--json"]
+    code, out, _ = _run(human + ["--invariants", str(path), "--learn-budget", "0"], capsys)
+    assert code == 0
+    assert (f"saved invariants ({count}) of strict-unannotated released-safety (digest), "
+            "for any number of controllers:") in out
+    assert cell["invariants"][0] in out
     # Without learning and without a saved set: proved for 2 controllers only.
     code, out, _ = _run(base + ["--learn-budget", "0"], capsys)
     (cell,) = json.loads(out)["results"]

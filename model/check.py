@@ -25,7 +25,7 @@ import z3
 from sessionfence.model import bfs
 from sessionfence.model import invariants as INV
 from sessionfence.model import properties as P
-from sessionfence.model.concrete import Executor, Instance
+from sessionfence.model.concrete import Executor, Instance, NotEnabled
 from sessionfence.model.machine import Machine, build
 from sessionfence.model.world import World
 from sessionfence.model.smt import (
@@ -466,6 +466,11 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
     try:
         search(machine, n, open_props, depth, progress, found)
     except SolverUnknown as exc:
+        for prop, trace in lifted(machine, n, pending(open_props), depth, progress).items():
+            status = "violated" if prop.kind == "always" else "reachable"
+            record(prop, status, "lifted", len(trace.steps), trace,
+                   note=f"BMC at {n} controllers: Z3 answered unknown ({exc}); this run of "
+                        f"fewer controllers replays at {n}, a shorter one may exist")
         for prop in pending(open_props):
             record(prop, "unknown", "bmc", note=f"Z3 answered unknown: {exc}")
 
@@ -478,6 +483,42 @@ def verify(variant: Variant, n: int, *, depth: int = DEFAULT_DEPTH, world: Optio
                 record(prop, "bounded", "bmc", depth)
     order = [p.name for p in always + sometimes]
     return [results[name] for name in order]
+
+
+def lifted(machine: Machine, n: int, props, depth: int, progress: Progress) -> dict:
+    """{property: trace at `n` controllers} from the shortest runs of fewer.
+
+    A controller that never acts stays in its initial state, so a run of m
+    controllers is usually a run of n > m with the others idle: a guard
+    that quantifies over the others could still tell them apart, which is
+    why each run is replayed on the executor for `n` (every step enabled,
+    the last one the property's event) and dropped if it is not a run
+    there. Used when BMC at `n` gives no answer (a solver time-out on a
+    busy machine); the run is a counterexample, not always a shortest one.
+    """
+    out: dict = {}
+    big = Executor(machine, n)
+    for m in range(2, n):
+        todo = [p for p in props if p not in out]
+        if not todo:
+            break
+        progress(f"runs of {m} controllers for {', '.join(p.name for p in todo)}")
+        picks = dict(bfs.shortest_events(machine, m, todo))
+        rest = [p for p in todo if p.name not in picks]
+        if rest:
+            def keep(prop, trace, k):
+                picks[prop.name] = [(i.transition, i.ctrl, i.mode) for i in trace.steps]
+            try:
+                search(machine, m, rest, depth, progress, keep)
+            except SolverUnknown:
+                pass
+        for prop in todo:
+            if prop.name in picks:
+                try:
+                    out[prop] = replay(big, by_first_appearance(picks[prop.name]), prop)
+                except (ReplayMismatch, NotEnabled):
+                    continue
+    return out
 
 
 def _excluded(machine: Machine, n: int, invs, prop) -> bool:

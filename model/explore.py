@@ -376,6 +376,12 @@ class Reducer:
                 for base, init in self._forget:
                     t[base + c] = init
             s = tuple(t)
+        # Renaming numbers depends only on the set of values in each class,
+        # which permuting controllers does not change: rename once, then
+        # permute (the order-preserving renaming commutes with permutation).
+        # Forgotten data takes no part in the renaming: it is read by nobody,
+        # so it must not shift the numbers that are read.
+        s = self.canon(s, {base + c for c in dead for base, _ in self._forget})
         best = None
         for perm in self._perms:
             t = list(s)
@@ -385,10 +391,7 @@ class Reducer:
             for slot in self._ctrl_valued:
                 if t[slot]:
                     t[slot] = perm[t[slot] - 1]
-            # forgotten data takes no part in the renaming: it is read by
-            # nobody, so it must not shift the numbers that are read
-            skip = {base + perm[c - 1] for c in dead for base, _ in self._forget}
-            t = self.canon(tuple(t), skip)
+            t = tuple(t)
             if best is None or t < best:
                 best = t
         return best

@@ -46,12 +46,12 @@ import z3
 from sessionfence.model.concrete import Executor
 from sessionfence.model.explore import Reducer, value_classes
 from sessionfence.model.expr import (
-    EMPTY, MISSING, NO_FP, NOBODY, TRUE, At, Expr, Lit, Mode, Param, Phase, Var, conj, disj,
+    EMPTY, MISSING, NO_FP, NOBODY, TRUE, At, Expr, Forall, Lit, Mode, Param, Phase, Var, conj, disj,
     implies, lift,
 )
 from sessionfence.model.machine import Machine
 from sessionfence.model.smt import (
-    AnyN, FixedN, SolverUnknown, Translator, check_sat, event_formula, step_relation,
+    RANGES, AnyN, FixedN, SolverUnknown, Translator, check_sat, event_formula, step_relation,
 )
 
 D, E = Param("d", "ctrl"), Param("e", "ctrl")
@@ -456,6 +456,46 @@ def _forall2(body: Expr) -> Expr:
 # -- Houdini ---------------------------------------------------------------------------
 
 
+def _binders(f: Expr) -> list:
+    """The leading ∀s of a formula (a clause's d, e), innermost last."""
+    out = []
+    while isinstance(f, Forall):
+        out.append(f)
+        f = f.body
+    return out
+
+
+def _instance(tr, f: Expr, st, terms, nobody):
+    """f's body with its leading ∀s bound to `terms` in order, under their
+    side conditions (a real controller, distinct where f says so)."""
+    env: dict = {}
+    side = []
+    for b, x in zip(_binders(f), terms):
+        side.append(x != nobody)
+        side += [x != env[p.name] for p in b.distinct]
+        env[b.var.name] = x
+        f = b.body
+    return z3.Implies(z3.And(side), tr.expr(f, st, env))
+
+
+def _instances(tr, f: Expr, st, terms, nobody) -> list:
+    k = len(_binders(f))
+    return [_instance(tr, f, st, list(combo), nobody) for combo in itertools.product(terms, repeat=k)
+            if len(set(x.get_id() for x in combo)) == k]
+
+
+def _in_range(enc, st, x) -> list:
+    """The domain's bounds of x's per-controller values (what `enc.domain`
+    states for all controllers)."""
+    out = []
+    for v in enc.vars:
+        if v.per_ctrl and v.sort in RANGES:
+            lo, hi = RANGES[v.sort]
+            val = z3.Select(st[v.name], x)
+            out.append(z3.And(val >= lo, val <= hi))
+    return out
+
+
 class Houdini:
     """The largest inductive subset of candidates, for one encoding."""
 
@@ -511,6 +551,30 @@ class Houdini:
                 out.append(inv)
         return out
 
+    def _preserved_by_instances(self, alive: list, s, s2, t, env, side) -> bool:
+        """Is every candidate preserved by `t`, with the candidates before the
+        step instantiated only at the controllers that matter (the stepping
+        one, the lock holder, and the two a broken candidate would be broken
+        at)? An `unsat` here is an `unsat` of the quantified query too
+        (fewer premises); anything else is asked again with the quantifiers.
+        Ground queries are what makes a set of a hundred learned clauses
+        quick to check."""
+        enc, tr = self.enc, self.tr
+        if not all(_binders(i.formula) for i in alive):
+            return False
+        width = max(len(_binders(i.formula)) for i in alive)
+        witnesses = [z3.Const(f"k{j}@{id(s2)}", enc.ctrl) for j in range(width)]
+        terms = ([env["c"]] if "c" in env else []) + [s["holder"]] + witnesses
+        before = [x for i in alive for x in _instances(tr, i.formula, s, terms, enc.nobody())]
+        broken = [z3.Not(_instance(tr, i.formula, s2, witnesses, enc.nobody())) for i in alive]
+        sol = enc.solver(self.timeout_ms)
+        sol.add(*before, *side, enc.relation(tr, s, s2, t, env))
+        sol.add(*[x for w in terms for x in _in_range(enc, s, w)])
+        try:
+            return check_sat(sol, z3.Or(broken)) == z3.unsat
+        except SolverUnknown:
+            return False
+
     def _any(self, alive: list, deadline: float) -> list:
         """Consecution per transition with a symbolic controller; a failing
         candidate is found by asking for each one (quantified models are not
@@ -525,6 +589,8 @@ class Houdini:
                 if time.perf_counter() > deadline:
                     raise SolverUnknown("inference ran out of time")
                 env, side = enc.step_params(t, "a")
+                if self._preserved_by_instances(alive, s, s2, t, env, side):
+                    continue
                 sol = enc.solver(self.timeout_ms)
                 sol.add(enc.domain(s), *now, *side, enc.relation(tr, s, s2, t, env))
                 after = [self._f(i, s2) for i in alive]

@@ -43,7 +43,7 @@ from sessionfence.model.expr import (
 from sessionfence.model.machine import AssignAll, Machine, ModelDefinitionError, Transition
 from sessionfence.model.properties import Property
 
-_RANGES = {"phase": (0, max(Phase)), "mode": (0, max(Mode))}
+RANGES = {"phase": (0, max(Phase)), "mode": (0, max(Mode))}
 
 
 class _Encoding:
@@ -129,8 +129,8 @@ class FixedN(_Encoding):
         """Values the concrete semantics can hold (phases, modes, holder)."""
         parts = [z3.And(st["holder"] >= 0, st["holder"] <= self.n)]
         for v in self.vars:
-            if v.per_ctrl and v.sort in _RANGES:
-                lo, hi = _RANGES[v.sort]
+            if v.per_ctrl and v.sort in RANGES:
+                lo, hi = RANGES[v.sort]
                 parts += [z3.And(x >= lo, x <= hi) for x in st[v.name]]
         return z3.And(parts)
 
@@ -200,8 +200,8 @@ class AnyN(_Encoding):
         d = self.bound("d")
         parts = []
         for v in self.vars:
-            if v.per_ctrl and v.sort in _RANGES:
-                lo, hi = _RANGES[v.sort]
+            if v.per_ctrl and v.sort in RANGES:
+                lo, hi = RANGES[v.sort]
                 x = z3.Select(st[v.name], d)
                 parts.append(z3.And(x >= lo, x <= hi))
         return z3.ForAll([d], z3.And(parts)) if parts else self.true()

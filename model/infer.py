@@ -551,30 +551,6 @@ class Houdini:
                 out.append(inv)
         return out
 
-    def _preserved_by_instances(self, alive: list, s, s2, t, env, side) -> bool:
-        """Is every candidate preserved by `t`, with the candidates before the
-        step instantiated only at the controllers that matter (the stepping
-        one, the lock holder, and the two a broken candidate would be broken
-        at)? An `unsat` here is an `unsat` of the quantified query too
-        (fewer premises); anything else is asked again with the quantifiers.
-        Ground queries are what makes a set of a hundred learned clauses
-        quick to check."""
-        enc, tr = self.enc, self.tr
-        if not all(_binders(i.formula) for i in alive):
-            return False
-        width = max(len(_binders(i.formula)) for i in alive)
-        witnesses = [z3.Const(f"k{j}@{id(s2)}", enc.ctrl) for j in range(width)]
-        terms = ([env["c"]] if "c" in env else []) + [s["holder"]] + witnesses
-        before = [x for i in alive for x in _instances(tr, i.formula, s, terms, enc.nobody())]
-        broken = [z3.Not(_instance(tr, i.formula, s2, witnesses, enc.nobody())) for i in alive]
-        sol = enc.solver(self.timeout_ms)
-        sol.add(*before, *side, enc.relation(tr, s, s2, t, env))
-        sol.add(*[x for w in terms for x in _in_range(enc, s, w)])
-        try:
-            return check_sat(sol, z3.Or(broken)) == z3.unsat
-        except SolverUnknown:
-            return False
-
     def _any(self, alive: list, deadline: float) -> list:
         """Consecution per transition with a symbolic controller; a failing
         candidate is found by asking for each one (quantified models are not
@@ -585,11 +561,12 @@ class Houdini:
             changed = False
             s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
             now = [self._f(i, s) for i in alive]
+            ground = _Ground(self, alive, s, s2)
             for t in self.machine.transitions:
                 if time.perf_counter() > deadline:
                     raise SolverUnknown("inference ran out of time")
                 env, side = enc.step_params(t, "a")
-                if self._preserved_by_instances(alive, s, s2, t, env, side):
+                if ground.preserved(t, env, side):
                     continue
                 sol = enc.solver(self.timeout_ms)
                 sol.add(enc.domain(s), *now, *side, enc.relation(tr, s, s2, t, env))
@@ -603,6 +580,49 @@ class Houdini:
                 changed = True
                 break
         return alive
+
+
+class _Ground:
+    """Consecution with the candidates before the step instantiated only at
+    the controllers that matter: the stepping one, the lock holder, and the
+    two where a broken candidate would be broken. An `unsat` here is an
+    `unsat` of the quantified query too (it has fewer premises); anything
+    else is asked again with the quantifiers. Ground queries are what makes
+    a set of a hundred learned clauses quick to check."""
+
+    def __init__(self, houdini: "Houdini", alive: list, s, s2):
+        enc, tr = houdini.enc, houdini.tr
+        self.enc, self.tr = enc, tr
+        self.usable = bool(alive) and all(_binders(i.formula) for i in alive)
+        if not self.usable:
+            return
+        width = max(len(_binders(i.formula)) for i in alive)
+        witnesses = [z3.Const(f"k{j}@{id(s2)}", enc.ctrl) for j in range(width)]
+        # The same constant `step_params` gives every transition's controller;
+        # a step with none leaves it a controller like any other.
+        c = z3.Const("c@a", enc.ctrl)
+        terms = [c, s["holder"]] + witnesses
+        self.s, self.s2 = s, s2
+        self.solver = enc.solver(houdini.timeout_ms)
+        self.solver.add(*[x for i in alive for x in _instances(tr, i.formula, s, terms,
+                                                                enc.nobody())])
+        self.solver.add(*[x for w in terms for x in _in_range(enc, s, w)])
+        self.broken = z3.Bool(f"broken@{id(s2)}", enc.ctx)
+        self.solver.add(z3.Implies(self.broken, z3.Or(
+            [z3.Not(_instance(tr, i.formula, s2, witnesses, enc.nobody())) for i in alive])))
+        self.count = 0
+
+    def preserved(self, t, env, side) -> bool:
+        if not self.usable:
+            return False
+        self.count += 1
+        step = z3.Bool(f"t{self.count}", self.enc.ctx)
+        self.solver.add(z3.Implies(step, z3.And(*side, self.enc.relation(self.tr, self.s,
+                                                                          self.s2, t, env))))
+        try:
+            return check_sat(self.solver, step, self.broken) == z3.unsat
+        except SolverUnknown:
+            return False
 
 
 def property_excluded(machine: Machine, n, invs: list, prop, timeout_ms: int = 60_000) -> bool:

@@ -120,7 +120,11 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
     proved: dict[str, Result] = {}
     failure = ""
     wanted = [p for p in P.ALWAYS if properties is None or p.name in properties]
-    if variant.invariants and wanted:
+    for p in wanted:
+        got = _shipped(machine, variant, p, progress)
+        if got is not None:
+            proved[p.name] = got
+    if variant.invariants and any(p.name not in proved for p in wanted):
         progress("invariants over any number of controllers")
         invs = INV.for_machine(machine, INV.SETS[variant.invariants])
         t0 = time.perf_counter()
@@ -141,7 +145,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
         if report is not None:
             failure = "; ".join(report.failures[:2])
             for p in P.ALWAYS:
-                if report.proved and report.property_ok[p.name]:
+                if report.proved and report.property_ok[p.name] and p.name not in proved:
                     proved[p.name] = Result(
                         variant.name, p.name, "always", "any", world, "proved",
                         variant.expectation(p.name, world),
@@ -172,6 +176,31 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                 f"; proved only for {witness_controllers} controllers"
         out.append(r)
     return out
+
+
+def _shipped(machine: Machine, variant: Variant, prop, progress) -> Optional[Result]:
+    """The cell proved by its shipped learned invariants, re-checked now."""
+    from sessionfence.model import infer, shipped_proofs
+
+    path = shipped_proofs.path(variant, machine.world, prop.name)
+    if path is None:
+        return None
+    t0 = time.perf_counter()
+    progress(f"{prop.name}: re-checking its learned invariants")
+    try:
+        invs = infer.load(machine, path)
+        proof = infer.check_saved(machine, invs, [prop], "any")
+    except (infer.InvariantFileError, SolverUnknown):
+        return None  # the declared set or learning may still prove it
+    if not proof.proved.get(prop.name):
+        return None
+    rel = os.path.relpath(path, os.path.dirname(os.path.dirname(path)))
+    return Result(variant.name, prop.name, "always", "any", machine.world, "proved",
+                  variant.expectation(prop.name, machine.world),
+                  f"learned invariants ({len(invs)})", None, time.perf_counter() - t0,
+                  note=f"learned by python -m sessionfence.model.shipped_proofs, re-proved now "
+                  f"from {rel}; controllers an uninterpreted sort",
+                  invariants=tuple(i.words for i in invs))
 
 
 def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,

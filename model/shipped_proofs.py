@@ -1,0 +1,116 @@
+"""Learned proofs of the built-in designs' safe cells, shipped with the tool.
+
+Learning a cell's invariants (learn.py) takes from 20 s to a few minutes;
+Z3 re-checks a saved set in well under a second. So the built-ins' proofs
+for any number of controllers are learned once, by
+
+    python -m sessionfence.model.shipped_proofs [VARIANT ...]
+
+which rewrites `model/proofs/<variant>.<fingerprint>.<property>.json`, and
+`verify --controllers any` re-proves each file it uses (initiation,
+consecution and exclusion, Z3's `unsat` over the uninterpreted controller
+sort; nothing in a file is trusted). A file that no longer proves its cell
+(a design changed) is skipped, and the cell falls back to the hand-written
+set or to learning, as for any variant. The hand-written sets of
+invariants.py are kept as the cross-check of the tests and as that fallback.
+
+Only the default world of each fingerprint mode has shipped proofs: a world
+with fewer kinds of edit, multigrain timestamps or atomic writes is another
+machine, and its cells are learned (or proved by the declared sets) when
+asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Optional
+
+from sessionfence.model import properties as P
+from sessionfence.model.variants import BUILTIN, Variant
+from sessionfence.model.world import World
+
+DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "proofs")
+FINGERPRINTS = ("digest", "stat")
+BUDGET_S = 600.0  # per cell, when learning them again
+
+
+def path(variant: Variant, world: World, prop: str) -> Optional[str]:
+    """The shipped file for this cell, if the cell has one."""
+    if BUILTIN.get(variant.name) is not variant or world != World(fingerprint=world.fingerprint):
+        return None
+    p = os.path.join(DIR, f"{variant.name}.{world.fingerprint}.{prop}.json")
+    return p if os.path.exists(p) else None
+
+
+def holds_cells(names=None) -> list:
+    """(variant, world, property name) of every built-in cell declared to hold."""
+    out = []
+    for name in names or BUILTIN:
+        variant = BUILTIN[name]
+        for fp in FINGERPRINTS:
+            world = World(fingerprint=fp)
+            out += [(variant, world, p.name) for p in P.ALWAYS
+                    if variant.expectation(p.name, world) == "holds"]
+    return out
+
+
+def relearn(names=None, budget_s: float = BUDGET_S, out=sys.stdout) -> int:
+    """Learn the shipped proofs again; the number of cells not proved."""
+    from sessionfence.model import infer, learn
+    from sessionfence.model.machine import build
+    from sessionfence.model.smt import SolverUnknown
+
+    os.makedirs(DIR, exist_ok=True)
+    failed = 0
+    for variant, world, prop in holds_cells(names):
+        machine = build(variant, world)
+        target = os.path.join(DIR, f"{variant.name}.{world.fingerprint}.{prop}.json")
+        t0 = time.perf_counter()
+        print(f"{variant.name} {world.fingerprint} {prop}: learning ...", file=out, flush=True)
+        try:
+            got = learn.learn(machine, [P.BY_NAME[prop]], scope="any", budget_s=budget_s)
+            ok = bool(got.proved.get(prop))
+            why = "; ".join(got.notes) or "property not excluded"
+        except SolverUnknown as exc:
+            ok, why = False, str(exc)
+        seconds = time.perf_counter() - t0
+        if ok:
+            infer.save(machine, infer.Proof(got.invariants, "any", got.proved, got.seconds),
+                       target)
+            print(f"  proved: {len(got.invariants)} clauses, {seconds:.1f} s -> {target}",
+                  file=out, flush=True)
+        else:
+            failed += 1
+            print(f"  not proved ({why}), {seconds:.1f} s; {target} left as it was",
+                  file=out, flush=True)
+    return failed
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sessionfence.model.shipped_proofs",
+        description="Learn the built-ins' proofs for any number of controllers again and "
+                    "rewrite model/proofs/ (the cells proved; a cell not proved keeps its file).")
+    parser.add_argument("variants", nargs="*", metavar="VARIANT",
+                        help="built-in variants, in this order (default: all)")
+    parser.add_argument("--budget", type=float, default=BUDGET_S, metavar="S",
+                        help=f"seconds of learning per cell (default {BUDGET_S:g})")
+    args = parser.parse_args(argv)
+    unknown = [a for a in args.variants if a not in BUILTIN]
+    if unknown:
+        parser.exit(2, f"shipped_proofs: unknown variant {unknown[0]!r}; known variants: "
+                       f"{', '.join(BUILTIN)}\n")
+    if args.budget <= 0:
+        parser.exit(2, "shipped_proofs: --budget must be a positive number of seconds\n")
+    try:
+        return 1 if relearn(args.variants or None, args.budget) else 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

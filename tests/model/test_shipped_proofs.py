@@ -1,0 +1,110 @@
+"""The built-ins' learned proofs (model/proofs/, model/shipped_proofs.py):
+each file proves its cell for any number of controllers when Z3 checks it
+again, its clauses hold on runs of the concrete semantics, and a file that
+proves nothing proves nothing."""
+
+import json
+import os
+import random
+
+import pytest
+
+from sessionfence.model import check, infer, machine, properties, shipped_proofs, variants
+from sessionfence.model.concrete import Executor
+from sessionfence.model.world import World
+
+FILES = sorted(f for f in os.listdir(shipped_proofs.DIR) if f.endswith(".json"))
+HOLDS = {(v.name, w.fingerprint, p) for v, w, p in shipped_proofs.holds_cells()}
+
+
+def _cell(name):
+    variant, fp, prop = name[:-len(".json")].split(".")
+    return variants.get(variant), World(fingerprint=fp), prop
+
+
+def test_every_file_is_a_built_in_cell_declared_to_hold():
+    assert FILES, "no shipped proofs"
+    for name in FILES:
+        variant, world, prop = _cell(name)
+        assert (variant.name, world.fingerprint, prop) in HOLDS, name
+        assert shipped_proofs.path(variant, world, prop) == os.path.join(shipped_proofs.DIR, name)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_file_proves_its_cell_for_any_number(name):
+    variant, world, prop = _cell(name)
+    m = machine.build(variant, world)
+    invs = infer.load(m, os.path.join(shipped_proofs.DIR, name))
+    proof = infer.check_saved(m, invs, [properties.BY_NAME[prop]], "any")
+    assert proof.proved == {prop: True}, proof.notes
+    # and its clauses are facts of the concrete semantics: random runs of 4
+    ex = Executor(m, 4)
+    rng = random.Random(5)
+    for _ in range(15):
+        for _, s in ex.random_walk(rng, 30):
+            for inv in invs:
+                assert ex.holds(s, inv.formula), (inv.words, ex.decode(s))
+
+
+def test_verify_any_uses_them_and_says_so():
+    (r,) = check.verify_any(variants.get("reference"), world=World(), properties=("safety",),
+                            witnesses=False, learn_budget_s=0)
+    assert (r.status, r.controllers) == ("proved", "any")
+    assert r.method.startswith("learned invariants"), r
+    assert "model/proofs" in r.note or "proofs/" in r.note
+    assert len(r.invariants) == int(r.method.split("(")[1].rstrip(")"))
+
+
+def test_a_file_that_no_longer_proves_its_cell_is_not_a_proof(tmp_path, monkeypatch):
+    # Keep half of the reference's safety clauses: Z3 must not prove it, and
+    # verify falls back to the hand-written set, saying so in the method.
+    name = "reference.digest.safety.json"
+    with open(os.path.join(shipped_proofs.DIR, name), encoding="utf-8") as fh:
+        doc = json.load(fh)
+    doc["invariants"] = doc["invariants"][::2]
+    (tmp_path / name).write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(shipped_proofs, "DIR", str(tmp_path))
+    m = machine.build(variants.get("reference"), World())
+    invs = infer.load(m, str(tmp_path / name))
+    proof = infer.check_saved(m, invs, [properties.BY_NAME["safety"]], "any")
+    assert proof.proved == {"safety": False}
+    (r,) = check.verify_any(variants.get("reference"), world=World(), properties=("safety",),
+                            witnesses=False, learn_budget_s=0)
+    assert r.status == "proved" and r.method.startswith("quantified invariants"), r
+
+
+def test_other_worlds_have_no_shipped_proofs():
+    ref = variants.get("reference")
+    assert shipped_proofs.path(ref, World(fingerprint="digest"), "safety")
+    assert shipped_proofs.path(ref, World(atomic_writes=True), "safety") is None
+    assert shipped_proofs.path(ref, World(fingerprint="stat", timestamps="multigrain"),
+                               "precision") is None
+    import dataclasses
+    copy = dataclasses.replace(ref, name="reference")
+    assert shipped_proofs.path(copy, World(), "safety") is None  # not the built-in itself
+
+
+@pytest.mark.parametrize("argv, says", [(["no-such-variant"], "unknown variant"),
+                                        (["--budget", "0"], "--budget"),
+                                        (["--budget", "soon"], "invalid float")])
+def test_relearn_usage_errors_exit_2_with_one_line(argv, says, capsys):
+    with pytest.raises(SystemExit) as exc:
+        shipped_proofs.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_ground_consecution_agrees_with_the_quantified_check(monkeypatch):
+    """Houdini over any N asks ground instances first (infer._Ground): the
+    same subset must survive as with the quantified queries alone, on the
+    shipped strict-fingerprint set and on sets with a clause missing."""
+    name = "strict-fingerprint.digest.released-safety.json"
+    m = machine.build(variants.get("strict-fingerprint"), World())
+    invs = infer.load(m, os.path.join(shipped_proofs.DIR, name))
+    sets = [invs] + [invs[:i] + invs[i + 1:] for i in (0, len(invs) // 2, len(invs) - 1)]
+    fast = [[i.name for i in infer.Houdini(m, "any").run(s, 1e12)] for s in sets]
+    monkeypatch.setattr(infer._Ground, "preserved", lambda self, t, env, side: False)
+    slow = [[i.name for i in infer.Houdini(m, "any").run(s, 1e12)] for s in sets]
+    assert fast == slow
+    assert len(fast[0]) == len(invs)  # the shipped set is inductive

@@ -83,8 +83,8 @@ def relearn(names=None, budget_s: float = BUDGET_S, out=sys.stdout) -> int:
                   file=out, flush=True)
         else:
             failed += 1
-            print(f"  not proved ({why}), {seconds:.1f} s; {target} left as it was",
-                  file=out, flush=True)
+            kept = "left as it was" if os.path.exists(target) else "not written"
+            print(f"  not proved ({why}), {seconds:.1f} s; {target} {kept}", file=out, flush=True)
     return failed
 
 

@@ -34,6 +34,10 @@ from sessionfence.progress import Progress
 
 HELP = "prove or refute the fence properties of variants (Z3)"
 
+# Learned proofs run to a hundred clauses and more; the table's reader gets
+# the first ones, a machine or the report all of them.
+SHOWN_INVARIANTS = 12
+
 
 def add_arguments(parser) -> None:
     _common.add_variant_arguments(parser)
@@ -218,8 +222,11 @@ def print_human(results, variants, args, ok: bool) -> None:
             print()
             print(f"{r.method} of {r.variant} {r.property} ({r.world.fingerprint}), for any "
                   "number of controllers:")
-            for words in r.invariants:
+            for words in r.invariants[:SHOWN_INVARIANTS]:
                 print(f"  {words}")
+            if len(r.invariants) > SHOWN_INVARIANTS:
+                print(f"  ... and {len(r.invariants) - SHOWN_INVARIANTS} more "
+                      "(all of them: --json, or the report's proof section)")
     witnesses = [r for r in results if r.kind == "sometimes"]
     missing = [r for r in witnesses if not r.ok]
     print()

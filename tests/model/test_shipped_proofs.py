@@ -108,3 +108,19 @@ def test_ground_consecution_agrees_with_the_quantified_check(monkeypatch):
     slow = [[i.name for i in infer.Houdini(m, "any").run(s, 1e12)] for s in sets]
     assert fast == slow
     assert len(fast[0]) == len(invs)  # the shipped set is inductive
+
+
+def test_the_table_shows_the_first_clauses_and_json_all_of_them(capsys):
+    from sessionfence import cli
+    from sessionfence.commands.verify import SHOWN_INVARIANTS
+
+    argv = ["verify", "--variant", "reference", "--controllers", "any", "--property", "safety",
+            "--fingerprint", "digest", "--learn-budget", "0", "-q"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert cli.main(argv + ["--json"]) == 0
+    (cell,) = json.loads(capsys.readouterr().out)["results"]
+    words = cell["invariants"]
+    assert len(words) > SHOWN_INVARIANTS
+    assert words[SHOWN_INVARIANTS - 1] in out
+    assert f"... and {len(words) - SHOWN_INVARIANTS} more" in out

@@ -152,8 +152,11 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                         f"quantified invariants ({len(invs)})", None,
                         time.perf_counter() - t0,
                         note=f"{report.obligations} obligations, controllers an uninterpreted sort")
-    fixed = verify(variant, witness_controllers, depth=depth, world=world,
-                   progress=progress, properties=properties, witnesses=witnesses)
+    # A cell proved for any number needs nothing at a fixed size: the
+    # counterexamples, witnesses and fixed-size proofs are for the others.
+    fixed = verify(variant, witness_controllers, depth=depth, world=world, progress=progress,
+                   properties=tuple(p.name for p in wanted if p.name not in proved),
+                   witnesses=witnesses)
     for r in fixed:
         if r.kind == "always" and r.property not in proved and r.status == "proved":
             got = _saved_or_learned(machine, variant, P.BY_NAME[r.property], saved, save_dir,
@@ -162,10 +165,12 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                 proved[r.property] = got
             elif got:
                 failure = got
+    by_name = {r.property: r for r in fixed}
     out = []
-    for r in fixed:
-        if r.property in proved:
-            out.append(proved[r.property])
+    for r in [proved.get(p.name) or by_name[p.name] for p in wanted] + \
+            [r for r in fixed if r.kind == "sometimes"]:
+        if r.controllers == "any":
+            out.append(r)
             continue
         r.controllers = "any"
         if r.status in ("violated", "reachable"):

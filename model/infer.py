@@ -46,8 +46,8 @@ import z3
 from sessionfence.model.concrete import Executor
 from sessionfence.model.explore import Reducer, value_classes
 from sessionfence.model.expr import (
-    EMPTY, MISSING, NO_FP, NOBODY, TRUE, At, Expr, Forall, Lit, Mode, Param, Phase, Var, conj, disj,
-    implies, lift,
+    EMPTY, MISSING, NO_FP, NOBODY, TRUE, At, Expr, Forall, Lit, Mode, Named, Op, Param, Phase, Var,
+    conj, disj, implies, lift,
 )
 from sessionfence.model.machine import Machine
 from sessionfence.model.smt import (
@@ -465,6 +465,14 @@ def _binders(f: Expr) -> list:
     return out
 
 
+def _conjuncts(f: Expr) -> list:
+    while isinstance(f, Named):
+        f = f.body
+    if isinstance(f, Op) and f.op == "and":
+        return [x for a in f.args for x in _conjuncts(a)]
+    return [f]
+
+
 def _instance(tr, f: Expr, st, terms, nobody):
     """f's body with its leading ∀s bound to `terms` in order, under their
     side conditions (a real controller, distinct where f says so)."""
@@ -475,7 +483,8 @@ def _instance(tr, f: Expr, st, terms, nobody):
         side += [x != env[p.name] for p in b.distinct]
         env[b.var.name] = x
         f = b.body
-    return z3.Implies(z3.And(side), tr.expr(f, st, env))
+    body = tr.expr(f, st, env)
+    return z3.Implies(z3.And(side), body) if side else body
 
 
 def _instances(tr, f: Expr, st, terms, nobody) -> list:
@@ -561,7 +570,7 @@ class Houdini:
             changed = False
             s, s2 = enc.fresh_state("a"), enc.fresh_state("a'")
             now = [self._f(i, s) for i in alive]
-            ground = _Ground(self, alive, s, s2)
+            ground = _Ground(enc, tr, self.timeout_ms, alive, s, s2)
             for t in self.machine.transitions:
                 if time.perf_counter() > deadline:
                     raise SolverUnknown("inference ran out of time")
@@ -590,26 +599,28 @@ class _Ground:
     else is asked again with the quantifiers. Ground queries are what makes
     a set of a hundred learned clauses quick to check."""
 
-    def __init__(self, houdini: "Houdini", alive: list, s, s2):
-        enc, tr = houdini.enc, houdini.tr
+    def __init__(self, enc, tr, timeout_ms: int, alive: list, s, s2):
         self.enc, self.tr = enc, tr
-        self.usable = bool(alive) and all(_binders(i.formula) for i in alive)
+        # Hand-written invariants are often conjunctions of ∀s (and facts
+        # about the globals, which have no ∀ to instantiate): one part each.
+        parts = [x for i in alive for x in _conjuncts(i.formula)]
+        self.usable = bool(parts)
         if not self.usable:
             return
-        width = max(len(_binders(i.formula)) for i in alive)
+        width = max(len(_binders(x)) for x in parts)
         witnesses = [z3.Const(f"k{j}@{id(s2)}", enc.ctrl) for j in range(width)]
         # The same constant `step_params` gives every transition's controller;
         # a step with none leaves it a controller like any other.
         c = z3.Const("c@a", enc.ctrl)
         terms = [c, s["holder"]] + witnesses
         self.s, self.s2 = s, s2
-        self.solver = enc.solver(houdini.timeout_ms)
-        self.solver.add(*[x for i in alive for x in _instances(tr, i.formula, s, terms,
-                                                                enc.nobody())])
+        self.solver = enc.solver(timeout_ms)
+        self.solver.add(*[x for part in parts for x in _instances(tr, part, s, terms,
+                                                                   enc.nobody())])
         self.solver.add(*[x for w in terms for x in _in_range(enc, s, w)])
         self.broken = z3.Bool(f"broken@{id(s2)}", enc.ctx)
         self.solver.add(z3.Implies(self.broken, z3.Or(
-            [z3.Not(_instance(tr, i.formula, s2, witnesses, enc.nobody())) for i in alive])))
+            [z3.Not(_instance(tr, part, s2, witnesses, enc.nobody())) for part in parts])))
         self.count = 0
 
     def preserved(self, t, env, side) -> bool:

@@ -34,9 +34,9 @@ Search (in the spirit of ICE learning and IC3PO, with DistAI's samples):
    search resumes at 4 controllers.
 
 A cell is *proved* only by Z3's `unsat` of initiation, consecution and
-exclusion (`infer.Houdini`, `infer.property_excluded`); `unknown` never
-is. The result prints in plain words and saves to JSON, so a proof is
-re-checked later without learning (`infer.check_saved`).
+exclusion (`houdini.Houdini`, `houdini.property_excluded`); `unknown`
+never is. The result prints in plain words and saves to JSON, so a proof is
+re-checked later without learning (`houdini.check_saved`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Callable, Optional
 import z3
 
 from sessionfence.model import infer as INF
+from sessionfence.model.houdini import Houdini, property_excluded
 from sessionfence.model.concrete import Layout
 from sessionfence.model.explore import forgettable
 from sessionfence.model.expr import (
@@ -59,20 +60,31 @@ from sessionfence.model.smt import FixedN, cone_of_influence, SolverUnknown, Tra
     step_relation
 
 D, E = INF.D, INF.E
-MAX_EXTRA = 3  # literals of a clause beside its phase premise
 PER_POINT = 2
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One attempt: how many states to sample, how wide a clause may be, and
+    how many refuted guesses mean the samples were too few."""
+
+    bfs: dict  # controllers -> states of the breadth-first search
+    max_extra: int  # literals of a clause beside its phase premise
+    refuted_max: Optional[int]
+
+
 # Samples per size, by count (not time) so that a run learns the same clauses
 # on any machine: the first states of a breadth-first search, then the
 # states of seeded random runs, which reach deeper. Most designs are learned
-# from the first, small set (strict-fingerprint: 20 s). When counterexamples
-# keep refuting guesses (more than REFUTED_MAX clauses banned), the guesses
-# were fitted to too few states; learning starts again from the larger set
-# (the reference's safety: 139 clauses from 150,000 states of 3 controllers,
-# where 5,000 left it banning guesses for minutes).
-SAMPLE_BFS = {2: 30_000, 3: 5_000}
+# from the first, small set with clauses of three literals (strict-fingerprint:
+# 20 s). When counterexamples keep refuting guesses, the guesses were fitted
+# to too few states: learning starts again from the larger set, and with
+# clauses one literal wider (broad-publication's precision needs four:
+# "a clean released controller with the lock free knows the file, or the
+# registry names it").
+STAGES = (Stage({2: 30_000, 3: 5_000}, 3, 150),
+          Stage({2: 150_000, 3: 150_000}, 4, None))
 SAMPLE_WALKS = {2: 1_000, 3: 1_000}
-MORE_SAMPLE_BFS = {2: 150_000, 3: 150_000}
-REFUTED_MAX = 150
 WALK_LENGTH = 60
 
 
@@ -178,8 +190,7 @@ class Vocabulary:
             specs.append(("holds", who))
         specs.append(("free",))
         specs += [("gflag", v.name) for v in flags]
-        atoms = [a for a in base.atoms(whos) if a.op in ("eq", "lt")]
-        specs += [("atom",) + tuple(a.spec()) for a in atoms]
+        specs += [("atom",) + tuple(a.spec()) for a in base.atoms(whos)]
         self.literals = [literal(x) for x in specs]
 
     def compile(self, layout: Layout):
@@ -217,8 +228,10 @@ class Clause:
 class Learner:
     """The counterexample-guided search for one machine."""
 
-    def __init__(self, machine: Machine, samples: dict, props, progress=lambda m: None):
+    def __init__(self, machine: Machine, samples: dict, props, progress=lambda m: None,
+                 max_extra: int = 3):
         self.machine = machine
+        self.max_extra = max_extra
         self.progress = progress
         flags = [machine.flag(p, Param("c", "ctrl")) for p in props]
         keep = cone_of_influence(machine, flags) | {"phase", "holder"}
@@ -313,7 +326,7 @@ class Learner:
             return []
         prem = tuple((i, False) for i in range(width) if (bits & phases) >> i & 1)
         found: list = []
-        for size in range(0, MAX_EXTRA + 1):
+        for size in range(0, self.max_extra + 1):
             for hit in _hitting_sets(diffs, size):
                 lits = tuple(sorted(prem + tuple((i, not (bits >> i & 1)) for i in hit)))
                 c = Clause(pair, lits)
@@ -349,7 +362,7 @@ def clause_invariant(name: str, pair: bool, parts: list) -> INF.Invariant:
 
 
 def from_spec(name: str, spec) -> INF.Invariant:
-    """A saved clause (`infer.save` wrote its spec)."""
+    """A saved clause (`proof_files.save` wrote its spec)."""
     _, pair, parts = spec
     return clause_invariant(name, bool(pair), [(literal(x), bool(want)) for x, want in parts])
 
@@ -513,20 +526,21 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
     t0 = time.perf_counter()
     deadline = t0 + budget_s
     if samples is not None:
-        return _search(machine, props, scope, t0, deadline, samples, None, progress)
-    for sizes in (SAMPLE_BFS, MORE_SAMPLE_BFS):
+        given = Stage({}, STAGES[0].max_extra, None)
+        return _search(machine, props, scope, t0, deadline, samples, given, progress)
+    for stage in STAGES:
         samples = {}
         for n in INF.SAMPLE_SIZES:
             progress(f"learning: sampling reachable states of {n} controllers "
-                     f"(up to {sizes[n]:,})")
-            samples[n] = INF.sample(machine, n, sizes[n], 600.0) + \
+                     f"(up to {stage.bfs[n]:,}; clauses of up to {stage.max_extra} literals "
+                     f"beside the phases)")
+            samples[n] = INF.sample(machine, n, stage.bfs[n], 600.0) + \
                 walks(machine, n, SAMPLE_WALKS[n])
-        limit = REFUTED_MAX if sizes is SAMPLE_BFS else None
         try:
-            return _search(machine, props, scope, t0, deadline, samples, limit, progress)
+            return _search(machine, props, scope, t0, deadline, samples, stage, progress)
         except _Refuted as exc:
-            progress(f"learning: {exc}; sampling more states")
-    raise AssertionError("unreachable: the last sample size has no limit")
+            progress(f"learning: {exc}; sampling more states, with wider clauses")
+    raise AssertionError("unreachable: the last stage has no limit")
 
 
 class _Refuted(Exception):
@@ -534,8 +548,9 @@ class _Refuted(Exception):
 
 
 def _search(machine: Machine, props, scope, t0: float, deadline: float, samples: dict,
-            refuted_max: Optional[int], progress) -> Learned:
-    learner = Learner(machine, samples, props, progress)
+            stage: Stage, progress) -> Learned:
+    learner = Learner(machine, samples, props, progress, stage.max_extra)
+    refuted_max = stage.refuted_max
     banned: set = set()
     alive: list = []
     n = 3 if scope == "any" else max(scope, 2)
@@ -584,11 +599,11 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                  f"({rounds} rounds); {len(core)} of them needed")
         invs = _named(learner, core)
         if scope != "any":
-            proved = {p.name: INF.property_excluded(machine, n, invs, p) for p in props}
+            proved = {p.name: property_excluded(machine, n, invs, p) for p in props}
             return Learned(invs, proved, time.perf_counter() - t0, rounds, notes)
-        kept = INF.Houdini(machine, "any").run(invs, deadline)
+        kept = Houdini(machine, "any").run(invs, deadline)
         if len(kept) == len(invs):
-            proved = {p.name: INF.property_excluded(machine, "any", kept, p) for p in props}
+            proved = {p.name: property_excluded(machine, "any", kept, p) for p in props}
             return Learned(kept, proved, time.perf_counter() - t0, rounds, notes)
         lost = {i.name for i in invs} - {i.name for i in kept}
         by_name = {i.name: c for i, c in zip(invs, core)}

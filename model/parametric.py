@@ -56,7 +56,7 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
         if check_sat(init, z3.Not(f)) == z3.sat:
             failures.append(f"invariant {inv.name} does not hold initially")
 
-    from sessionfence.model.infer import _Ground
+    from sessionfence.model.houdini import _Ground
 
     ground = _Ground(enc, tr, timeout_ms, invs, s, s2)
     for t in machine.transitions:
@@ -79,7 +79,7 @@ def prove_invariants_any(machine: Machine, invs, props, timeout_ms: int = 60_000
             failures.append(f"vacuous: {t.key} cannot fire from any state satisfying the invariants")
             continue
         if ground.preserved(t, env, side):
-            continue  # an unsat with fewer premises (infer._Ground)
+            continue  # an unsat with fewer premises (houdini._Ground)
         after = [tr.expr(inv.formula, s2, {}) for inv in invs]
         try:
             if check_sat(sol, z3.Not(z3.And(after))) == z3.unsat:
@@ -151,7 +151,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
             if not report.proved:
                 # The largest inductive subset may still settle some cells
                 # (the others' invariants are what a limit breaks).
-                from sessionfence.model.infer import Houdini
+                from sessionfence.model.houdini import Houdini
 
                 kept = Houdini(machine, "any").run(invs, time.perf_counter() + 120)
                 for p in targets:
@@ -202,7 +202,7 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
 
 
 def _excluded_or_not(machine: Machine, invs, prop) -> bool:
-    from sessionfence.model.infer import property_excluded
+    from sessionfence.model.houdini import property_excluded
 
     try:
         return property_excluded(machine, "any", invs, prop)
@@ -212,7 +212,7 @@ def _excluded_or_not(machine: Machine, invs, prop) -> bool:
 
 def _shipped(machine: Machine, variant: Variant, prop, progress) -> Optional[Result]:
     """The cell proved by its shipped learned invariants, re-checked now."""
-    from sessionfence.model import infer, shipped_proofs
+    from sessionfence.model import houdini, proof_files, shipped_proofs
 
     path = shipped_proofs.path(variant, machine.world, prop.name)
     if path is None:
@@ -220,9 +220,9 @@ def _shipped(machine: Machine, variant: Variant, prop, progress) -> Optional[Res
     t0 = time.perf_counter()
     progress(f"{prop.name}: re-checking its learned invariants")
     try:
-        invs = infer.load(machine, path)
-        proof = infer.check_saved(machine, invs, [prop], "any")
-    except (infer.InvariantFileError, SolverUnknown):
+        invs = proof_files.load(machine, path)
+        proof = houdini.check_saved(machine, invs, [prop], "any")
+    except (proof_files.InvariantFileError, SolverUnknown):
         return None  # the declared set or learning may still prove it
     if not proof.proved.get(prop.name):
         return None
@@ -239,18 +239,19 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
                       save_dir: Optional[str], budget_s: float, progress):
     """A quantified proof of `prop` by saved or learned invariants: a Result,
     or why there is none (a string), or "" when nothing was tried."""
-    from sessionfence.model import infer, learn
+    from sessionfence.model import houdini, learn, proof_files
+    from sessionfence.model.infer import Proof
 
     world = machine.world
     t0 = time.perf_counter()
     for path in saved:
         try:
-            invs = infer.load(machine, path)
-        except infer.InvariantFileError:
+            invs = proof_files.load(machine, path)
+        except proof_files.InvariantFileError:
             continue  # the CLI reads each file before any check, and says what is wrong
         progress(f"{prop.name}: re-checking the invariants saved in {path}")
         try:
-            proof = infer.check_saved(machine, invs, [prop], "any")
+            proof = houdini.check_saved(machine, invs, [prop], "any")
         except SolverUnknown:
             continue
         if proof.proved.get(prop.name):
@@ -272,7 +273,7 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
     where = ""
     if save_dir is not None:
         path = os.path.join(save_dir, f"{variant.name}.{world.fingerprint}.{prop.name}.json")
-        infer.save(machine, infer.Proof(got.invariants, "any", got.proved, got.seconds), path)
+        proof_files.save(machine, Proof(got.invariants, "any", got.proved, got.seconds), path)
         where = f"; saved to {path}"
     return Result(variant.name, prop.name, "always", "any", world, "proved",
                   variant.expectation(prop.name, world),

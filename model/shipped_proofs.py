@@ -58,7 +58,8 @@ def holds_cells(names=None) -> list:
 
 def relearn(names=None, budget_s: float = BUDGET_S, out=sys.stdout) -> int:
     """Learn the shipped proofs again; the number of cells not proved."""
-    from sessionfence.model import infer, learn
+    from sessionfence.model import learn, proof_files
+    from sessionfence.model.infer import Proof
     from sessionfence.model.machine import build
     from sessionfence.model.smt import SolverUnknown
 
@@ -77,7 +78,7 @@ def relearn(names=None, budget_s: float = BUDGET_S, out=sys.stdout) -> int:
             ok, why = False, str(exc)
         seconds = time.perf_counter() - t0
         if ok:
-            infer.save(machine, infer.Proof(got.invariants, "any", got.proved, got.seconds),
+            proof_files.save(machine, Proof(got.invariants, "any", got.proved, got.seconds),
                        target)
             print(f"  proved: {len(got.invariants)} clauses, {seconds:.1f} s -> {target}",
                   file=out, flush=True)

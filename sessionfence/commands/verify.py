@@ -85,12 +85,12 @@ def _any_options(args) -> dict:
             raise UsageError("--invariants, --save-invariants and --learn-budget need "
                              "--controllers any")
         return {}
-    from sessionfence.model import infer
+    from sessionfence.model import proof_files
 
     for path in args.invariants:
         try:  # a file that cannot be read is a usage error, said before any work
-            infer.check_file(path)
-        except infer.InvariantFileError as exc:
+            proof_files.check_file(path)
+        except proof_files.InvariantFileError as exc:
             raise UsageError(str(exc)) from None
     if args.save_invariants:
         try:

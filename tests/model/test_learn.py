@@ -7,7 +7,9 @@ import random
 import pytest
 import z3
 
-from sessionfence.model import check, infer, invariants, learn, machine, properties, variants
+from sessionfence.model import (
+    check, houdini, infer, invariants, learn, machine, proof_files, properties, variants,
+)
 from sessionfence.model.concrete import Executor
 from sessionfence.model.smt import FixedN, SolverUnknown, Translator, check_sat
 
@@ -63,11 +65,11 @@ def test_learned_set_implies_the_hand_written_fence_names_seen(strict_learned):
 
 def test_saved_invariants_are_rechecked_without_learning(tmp_path, strict_learned):
     path = str(tmp_path / "strict.json")
-    infer.save(STRICT, infer.Proof(strict_learned.invariants, "any", strict_learned.proved, 0.0),
+    proof_files.save(STRICT, infer.Proof(strict_learned.invariants, "any", strict_learned.proved, 0.0),
                path)
-    loaded = infer.load(STRICT, path)
+    loaded = proof_files.load(STRICT, path)
     assert [i.words for i in loaded] == [i.words for i in strict_learned.invariants]
-    proof = infer.check_saved(STRICT, loaded, [RELEASED], "any")
+    proof = houdini.check_saved(STRICT, loaded, [RELEASED], "any")
     assert proof.proved == {"released-safety": True}
 
 
@@ -75,7 +77,7 @@ def test_a_saved_set_with_a_clause_removed_is_not_a_proof(tmp_path, strict_learn
     """Every learned clause was needed (unsat cores): without one, the rest
     is no longer inductive or no longer excludes the bad event."""
     path = str(tmp_path / "strict.json")
-    infer.save(STRICT, infer.Proof(strict_learned.invariants, "any", strict_learned.proved, 0.0),
+    proof_files.save(STRICT, infer.Proof(strict_learned.invariants, "any", strict_learned.proved, 0.0),
                path)
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
@@ -83,7 +85,7 @@ def test_a_saved_set_with_a_clause_removed_is_not_a_proof(tmp_path, strict_learn
     del data["invariants"][needed[0]]
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh)
-    proof = infer.check_saved(STRICT, infer.load(STRICT, path), [RELEASED], "any")
+    proof = houdini.check_saved(STRICT, proof_files.load(STRICT, path), [RELEASED], "any")
     assert proof.proved == {"released-safety": False}
 
 

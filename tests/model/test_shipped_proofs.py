@@ -9,7 +9,9 @@ import random
 
 import pytest
 
-from sessionfence.model import check, infer, machine, properties, shipped_proofs, variants
+from sessionfence.model import (
+    check, houdini, machine, proof_files, properties, shipped_proofs, variants,
+)
 from sessionfence.model.concrete import Executor
 from sessionfence.model.world import World
 
@@ -34,8 +36,8 @@ def test_every_file_is_a_built_in_cell_declared_to_hold():
 def test_each_file_proves_its_cell_for_any_number(name):
     variant, world, prop = _cell(name)
     m = machine.build(variant, world)
-    invs = infer.load(m, os.path.join(shipped_proofs.DIR, name))
-    proof = infer.check_saved(m, invs, [properties.BY_NAME[prop]], "any")
+    invs = proof_files.load(m, os.path.join(shipped_proofs.DIR, name))
+    proof = houdini.check_saved(m, invs, [properties.BY_NAME[prop]], "any")
     assert proof.proved == {prop: True}, proof.notes
     # and its clauses are facts of the concrete semantics: random runs of 4
     ex = Executor(m, 4)
@@ -65,8 +67,8 @@ def test_a_file_that_no_longer_proves_its_cell_is_not_a_proof(tmp_path, monkeypa
     (tmp_path / name).write_text(json.dumps(doc), encoding="utf-8")
     monkeypatch.setattr(shipped_proofs, "DIR", str(tmp_path))
     m = machine.build(variants.get("reference"), World())
-    invs = infer.load(m, str(tmp_path / name))
-    proof = infer.check_saved(m, invs, [properties.BY_NAME["safety"]], "any")
+    invs = proof_files.load(m, str(tmp_path / name))
+    proof = houdini.check_saved(m, invs, [properties.BY_NAME["safety"]], "any")
     assert proof.proved == {"safety": False}
     (r,) = check.verify_any(variants.get("reference"), world=World(), properties=("safety",),
                             witnesses=False, learn_budget_s=0)
@@ -96,16 +98,16 @@ def test_relearn_usage_errors_exit_2_with_one_line(argv, says, capsys):
 
 
 def test_ground_consecution_agrees_with_the_quantified_check(monkeypatch):
-    """Houdini over any N asks ground instances first (infer._Ground): the
+    """Houdini over any N asks ground instances first (houdini._Ground): the
     same subset must survive as with the quantified queries alone, on the
     shipped strict-fingerprint set and on sets with a clause missing."""
     name = "strict-fingerprint.digest.released-safety.json"
     m = machine.build(variants.get("strict-fingerprint"), World())
-    invs = infer.load(m, os.path.join(shipped_proofs.DIR, name))
+    invs = proof_files.load(m, os.path.join(shipped_proofs.DIR, name))
     sets = [invs] + [invs[:i] + invs[i + 1:] for i in (0, len(invs) // 2, len(invs) - 1)]
-    fast = [[i.name for i in infer.Houdini(m, "any").run(s, 1e12)] for s in sets]
-    monkeypatch.setattr(infer._Ground, "preserved", lambda self, t, env, side: False)
-    slow = [[i.name for i in infer.Houdini(m, "any").run(s, 1e12)] for s in sets]
+    fast = [[i.name for i in houdini.Houdini(m, "any").run(s, 1e12)] for s in sets]
+    monkeypatch.setattr(houdini._Ground, "preserved", lambda self, t, env, side: False)
+    slow = [[i.name for i in houdini.Houdini(m, "any").run(s, 1e12)] for s in sets]
     assert fast == slow
     assert len(fast[0]) == len(invs)  # the shipped set is inductive
 

@@ -432,6 +432,9 @@ class _FixedCheck:
         self.bad.add(enc.domain(self.s))
         self.events = {p.name: event_formula(self.tr, list(enc.instances()), self.s, p)
                        for p in props}
+        # Small cores: they decide which guesses must be inductive.
+        for solver in (self.step, self.bad):
+            solver.set("core.minimize", True)
         self.guard: dict = {}
         self.post: dict = {}
         self.round = 0
@@ -444,24 +447,37 @@ class _FixedCheck:
         self.bad.add(z3.Implies(g, pre))
         self.post[key] = self.tr.expr(formula, self.s2, {})
 
-    def cti(self, alive: list):
-        """(pre-state values, keys broken after the step) or None."""
+    def cti(self, alive: list, targets: list):
+        """A step from a state of `alive` out of one of `targets`: (pre-state
+        values, keys of `alive` broken after the step). Or, when there is
+        none, the keys of `alive` the answer rested on (an unsat core)."""
         self.round += 1
         goal = z3.Bool(f"goal{self.round}", self.enc.ctx)
-        self.step.add(z3.Implies(goal, z3.Not(z3.And([self.post[k] for k in alive]))))
-        if check_sat(self.step, goal, *[self.guard[k] for k in alive]) == z3.unsat:
-            return None
+        self.step.add(z3.Implies(goal, z3.Not(z3.And([self.post[k] for k in targets]))))
+        got = check_sat(self.step, goal, *[self.guard[k] for k in alive])
+        if got == z3.unsat:
+            return self._core(self.step, alive)
         model = self.step.model()
         broken = [k for k in alive
                   if not z3.is_true(model.eval(self.post[k], model_completion=True))]
         return self.enc.values(model, self.s), broken
 
+    def excluding(self, alive: list, prop_name: str) -> list:
+        """The keys of `alive` that rule out the property's bad event (a core;
+        call after `bad_state` found none)."""
+        if check_sat(self.bad, self.events[prop_name], *[self.guard[k] for k in alive]) \
+                != z3.unsat:
+            raise SolverUnknown("the bad event is no longer excluded")
+        return self._core(self.bad, alive)
+
+    def _core(self, solver, alive: list) -> list:
+        by_guard = {self.guard[k].get_id(): k for k in alive}
+        return [by_guard[g.get_id()] for g in solver.unsat_core() if g.get_id() in by_guard]
+
     def needed(self, alive: list, props) -> list:
         """A subset of `alive` (inductive, excluding the bad events) that is
         inductive and excludes them too: the unsat cores of exclusion, then
         of each kept clause's consecution, until closed."""
-        for solver in (self.step, self.bad):
-            solver.set("core.minimize", True)
         by_guard = {self.guard[k].get_id(): k for k in alive}
         guards = [self.guard[k] for k in alive]
 
@@ -550,7 +566,6 @@ class _Refuted(Exception):
 def _search(machine: Machine, props, scope, t0: float, deadline: float, samples: dict,
             stage: Stage, progress) -> Learned:
     learner = Learner(machine, samples, props, progress, stage.max_extra)
-    refuted_max = stage.refuted_max
     banned: set = set()
     alive: list = []
     n = 3 if scope == "any" else max(scope, 2)
@@ -560,13 +575,22 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
         check = _FixedCheck(machine, n, props, 30_000)
         for c in alive:
             check.add(c, learner.formula(c))
+        # Demand-driven: only the clauses a proof rests on (those the bad
+        # event's exclusion and their own consecution use, by unsat cores)
+        # must be inductive. The other guesses are hypotheses nobody needs
+        # yet; asking all of them to be inductive made learning chase the
+        # support of facts no property is about (validate-on-assert: 2,000
+        # guesses and growing).
+        needed: list = []
         while True:
             if time.perf_counter() > deadline:
                 raise SolverUnknown("learning ran out of time")
             rounds += 1
-            found = check.cti(alive) if alive else None
-            target = None
-            if found is not None:
+            if rounds % 50 == 0:
+                progress(f"learning: {rounds} counterexamples so far, {len(alive)} guesses "
+                         f"({len(needed)} needed), {len(banned)} refuted ({n} controllers)")
+            found = check.cti(alive, needed) if needed else []
+            if isinstance(found, tuple):
                 values, broken = found
                 new = _separating(learner, n, values, banned, alive)
                 if new:
@@ -576,24 +600,33 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                     continue
                 banned.update(broken)
                 alive = [c for c in alive if c not in broken]
-                if refuted_max is not None and len(banned) > refuted_max:
+                needed = [c for c in needed if c not in broken]
+                if stage.refuted_max is not None and len(banned) > stage.refuted_max:
                     raise _Refuted(f"{len(banned)} guesses refuted by counterexamples")
                 continue
+            support = found
+            target = None
             for p in props:
                 target = check.bad_state(alive, p.name)
                 if target is not None:
                     break
-            if target is None:
+                support = support + check.excluding(alive, p.name)
+            if target is not None:
+                new = _separating(learner, n, target, banned, alive)
+                if not new:
+                    notes.append(f"no clause separates a state enabling {p.name}'s bad event "
+                                 f"from the samples ({n} controllers)")
+                    return Learned(_named(learner, alive), {p.name: False for p in props},
+                                   time.perf_counter() - t0, rounds, notes)
+                for c in new:
+                    check.add(c, learner.formula(c))
+                alive += new
+                continue
+            more = [c for c in alive if c in set(support) and c not in needed]
+            if not more:
                 break
-            new = _separating(learner, n, target, banned, alive)
-            if not new:
-                notes.append(f"no clause separates a state enabling {p.name}'s bad event "
-                             f"from the samples ({n} controllers)")
-                return Learned(_named(learner, alive), {p.name: False for p in props},
-                               time.perf_counter() - t0, rounds, notes)
-            for c in new:
-                check.add(c, learner.formula(c))
-            alive += new
+            needed += more
+        alive = needed
         core = check.needed(alive, props)
         progress(f"learning: {len(alive)} clauses inductive for {n} controllers "
                  f"({rounds} rounds); {len(core)} of them needed")

@@ -66,23 +66,25 @@ PER_POINT = 2
 @dataclass(frozen=True)
 class Stage:
     """One attempt: how many states to sample, how wide a clause may be, and
-    how many refuted guesses mean the samples were too few."""
+    when to give up on it for the next (None: never)."""
 
     bfs: dict  # controllers -> states of the breadth-first search
     max_extra: int  # literals of a clause beside its phase premise
-    refuted_max: Optional[int]
+    refuted_max: Optional[int]  # refuted guesses: the samples were too few
+    rounds_max: Optional[int] = None  # counterexamples: the clauses too narrow
 
 
 # Samples per size, by count (not time) so that a run learns the same clauses
 # on any machine: the first states of a breadth-first search, then the
-# states of seeded random runs, which reach deeper. Most designs are learned
-# from the first, small set with clauses of three literals (strict-fingerprint:
-# 20 s). When counterexamples keep refuting guesses, the guesses were fitted
-# to too few states: learning starts again from the larger set, and with
-# clauses one literal wider (broad-publication's precision needs four:
-# "a clean released controller with the lock free knows the file, or the
-# registry names it").
-STAGES = (Stage({2: 30_000, 3: 5_000}, 3, 150),
+# states of seeded random runs, which reach deeper. The simple designs are
+# learned from the first, small set with clauses of three literals
+# (strict-fingerprint: 12 s). When counterexamples keep refuting guesses,
+# the guesses were fitted to too few states; when they keep coming, the
+# clauses may be too narrow. Either way learning starts again from the
+# larger set, with clauses one literal wider (broad-publication's precision
+# needs four: "when d is released: ext_alive[d] or not the lock is free or
+# clock = fence[d] or clock = reg_fp").
+STAGES = (Stage({2: 30_000, 3: 5_000}, 3, 150, 400),
           Stage({2: 150_000, 3: 150_000}, 4, None))
 SAMPLE_WALKS = {2: 1_000, 3: 1_000}
 WALK_LENGTH = 60
@@ -542,7 +544,7 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
     t0 = time.perf_counter()
     deadline = t0 + budget_s
     if samples is not None:
-        given = Stage({}, STAGES[0].max_extra, None)
+        given = Stage({}, STAGES[0].max_extra, None, None)
         return _search(machine, props, scope, t0, deadline, samples, given, progress)
     for stage in STAGES:
         samples = {}
@@ -560,7 +562,7 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
 
 
 class _Refuted(Exception):
-    pass
+    """The stage's guesses were refuted, or kept coming, too often."""
 
 
 def _search(machine: Machine, props, scope, t0: float, deadline: float, samples: dict,
@@ -589,6 +591,8 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
             if rounds % 50 == 0:
                 progress(f"learning: {rounds} counterexamples so far, {len(alive)} guesses "
                          f"({len(needed)} needed), {len(banned)} refuted ({n} controllers)")
+            if stage.rounds_max is not None and rounds > stage.rounds_max:
+                raise _Refuted(f"{rounds} counterexamples and no proof yet")
             found = check.cti(alive, needed) if needed else []
             if isinstance(found, tuple):
                 values, broken = found

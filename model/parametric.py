@@ -245,6 +245,10 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
     world = machine.world
     t0 = time.perf_counter()
     for path in saved:
+        if os.path.isdir(path):  # a directory --save-invariants wrote: this cell's file
+            path = proof_files.cell_file(path, variant.name, world.fingerprint, prop.name)
+            if not os.path.exists(path):
+                continue
         try:
             invs = proof_files.load(machine, path)
         except proof_files.InvariantFileError:
@@ -272,7 +276,7 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
         return "learning gave no proof (" + ("; ".join(got.notes) or "property not excluded") + ")"
     where = ""
     if save_dir is not None:
-        path = os.path.join(save_dir, f"{variant.name}.{world.fingerprint}.{prop.name}.json")
+        path = proof_files.cell_file(save_dir, variant.name, world.fingerprint, prop.name)
         proof_files.save(machine, Proof(got.invariants, "any", got.proved, got.seconds), path)
         where = f"; saved to {path}"
     return Result(variant.name, prop.name, "always", "any", world, "proved",

@@ -17,6 +17,12 @@ from sessionfence.model.machine import Machine
 
 
 
+def cell_file(directory: str, variant: str, fingerprint: str, prop: str) -> str:
+    """Where a directory of saved proofs keeps one cell's (verify
+    --save-invariants DIR writes there, --invariants DIR reads there)."""
+    return os.path.join(directory, f"{variant}.{fingerprint}.{prop}.json")
+
+
 def save(machine: Machine, proof: Proof, path: str) -> None:
     data = {"format": "sessionfence-invariants", "version": 1,
             "variant": machine.variant.name, "world": machine.world.describe(),
@@ -82,4 +88,4 @@ def _from_spec(name: str, spec: tuple) -> Invariant:
     return from_spec(name, spec)
 
 
-__all__ = ["InvariantFileError", "check_file", "load", "read_file", "save"]
+__all__ = ["InvariantFileError", "cell_file", "check_file", "load", "read_file", "save"]

@@ -40,7 +40,9 @@ def path(variant: Variant, world: World, prop: str) -> Optional[str]:
     """The shipped file for this cell, if the cell has one."""
     if BUILTIN.get(variant.name) is not variant or world != World(fingerprint=world.fingerprint):
         return None
-    p = os.path.join(DIR, f"{variant.name}.{world.fingerprint}.{prop}.json")
+    from sessionfence.model.proof_files import cell_file
+
+    p = cell_file(DIR, variant.name, world.fingerprint, prop)
     return p if os.path.exists(p) else None
 
 
@@ -67,7 +69,7 @@ def relearn(names=None, budget_s: float = BUDGET_S, out=sys.stdout) -> int:
     failed = 0
     for variant, world, prop in holds_cells(names):
         machine = build(variant, world)
-        target = os.path.join(DIR, f"{variant.name}.{world.fingerprint}.{prop}.json")
+        target = proof_files.cell_file(DIR, variant.name, world.fingerprint, prop)
         t0 = time.perf_counter()
         print(f"{variant.name} {world.fingerprint} {prop}: learning ...", file=out, flush=True)
         try:

@@ -13,7 +13,7 @@ Examples:
   sessionfence verify --variant-file my_fence.py --property safety
   sessionfence verify --variant-file my_fence.py --controllers any --save-invariants proofs/
   sessionfence verify --variant-file my_fence.py --controllers any \
-      --invariants proofs/my-fence.digest.safety.json --learn-budget 0
+      --invariants proofs/ --learn-budget 0
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def add_arguments(parser) -> None:
     _common.add_world_arguments(parser, both=True)
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output on stdout (docs/json-output.md)")
-    parser.add_argument("--invariants", action="append", default=[], metavar="FILE",
-                        help="with --controllers any: re-check invariants an earlier run saved "
-                        "(repeatable); a cell they prove needs no learning")
+    parser.add_argument("--invariants", action="append", default=[], metavar="PATH",
+                        help="with --controllers any: re-check invariants an earlier run saved, "
+                        "a file or the directory --save-invariants wrote (repeatable); a cell "
+                        "they prove needs no learning")
     parser.add_argument("--save-invariants", metavar="DIR", default=None,
                         help="with --controllers any: save each learned proof's invariants in "
                         "DIR (one JSON file per cell)")
@@ -88,8 +89,15 @@ def _any_options(args) -> dict:
     from sessionfence.model import proof_files
 
     for path in args.invariants:
+        files = [path]
+        if os.path.isdir(path):
+            files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".json"))
+            if not files:
+                raise UsageError(f"--invariants {path}: no saved invariants (*.json) in this "
+                                 "directory; save some with --save-invariants DIR")
         try:  # a file that cannot be read is a usage error, said before any work
-            proof_files.check_file(path)
+            for f in files:
+                proof_files.check_file(f)
         except proof_files.InvariantFileError as exc:
             raise UsageError(str(exc)) from None
     if args.save_invariants:

@@ -52,6 +52,11 @@ def test_verify_learns_saves_and_rechecks_a_variant_file(tmp_path, capsys):
     assert (f"saved invariants ({count}) of strict-unannotated released-safety (digest), "
             "for any number of controllers:") in out
     assert cell["invariants"][0] in out
+    # The directory --save-invariants wrote: each cell finds its own file.
+    code, out, _ = _run(base + ["--invariants", str(saved), "--learn-budget", "0"], capsys)
+    (cell,) = json.loads(out)["results"]
+    assert code == 0 and cell["method"] == f"saved invariants ({count})", cell
+    assert str(path) in cell["note"]
     # Without learning and without a saved set: proved for 2 controllers only.
     code, out, _ = _run(base + ["--learn-budget", "0"], capsys)
     (cell,) = json.loads(out)["results"]
@@ -63,8 +68,10 @@ def test_verify_learns_saves_and_rechecks_a_variant_file(tmp_path, capsys):
     (["--invariants", "x.json"], "need --controllers any"),
     (["--controllers", "any", "--invariants", "/nonexistent/x.json"], "cannot read invariants"),
     (["--controllers", "any", "--learn-budget", "-1"], "expected a number of seconds >= 0"),
+    (["--controllers", "any", "--invariants", "EMPTY_DIR"], "no saved invariants (*.json)"),
 ])
-def test_proof_options_usage_errors(extra, needle, capsys):
+def test_proof_options_usage_errors(extra, needle, capsys, tmp_path):
+    extra = [str(tmp_path) if x == "EMPTY_DIR" else x for x in extra]
     code, out, err = _run(["verify", "--variant", "reference"] + extra, capsys)
     assert code == 2 and out == ""
     assert needle in err and len(err.strip().splitlines()) == 1, err

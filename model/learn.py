@@ -41,6 +41,7 @@ re-checked later without learning (`houdini.check_saved`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -205,8 +206,10 @@ class Vocabulary:
         exec(compile("\n".join(lines), "<learn points>", "exec"), scope)
         return scope["bits"]
 
-    def phase_bits(self) -> tuple:
-        """Masks of the phase literals of d and of e."""
+    @functools.cached_property
+    def phase_masks(self) -> tuple:
+        """Masks of the phase literals of d and of e (asked once per sample
+        point: computed once)."""
         md = me = 0
         for i, lit in enumerate(self.literals):
             if lit.phase_of == "d":
@@ -255,7 +258,7 @@ class Learner:
         return self._bits[key]
 
     def _premise(self, pair: bool, bits: int) -> tuple:
-        md, me = self.voc[pair].phase_bits()
+        md, me = self.voc[pair].phase_masks
         return (bits & md, bits & me) if pair else (bits & md,)
 
     def _add_samples(self, n: int, states: list) -> None:
@@ -315,7 +318,7 @@ class Learner:
         """The smallest clauses false at `bits` and true at every sample point
         of the same phase(s): minimal hitting sets of the differences."""
         voc = self.voc[pair]
-        md, me = voc.phase_bits()
+        md, me = voc.phase_masks
         phases = md | me
         premise = self._premise(pair, bits)
         same = self.points[pair].get(premise, set())

@@ -1,10 +1,12 @@
 """Proofs for any number of controllers.
 
 Controllers are an uninterpreted sort (`smt.AnyN`): an invariant proof
-there holds for every N. The invariants come from the variant's declared
-set (invariants.py), from a file saved by an earlier run, or are learned
-now from counterexamples to induction (learn.py). A proof at a fixed size
-is never reported as one for any size.
+there holds for every N. The invariants come, in this order, from the
+learned sets shipped for the built-ins (shipped_proofs.py), from files an
+earlier run saved (--invariants), from the variant's declared set
+(invariants.py), or are learned now from counterexamples to induction
+(learn.py). Every set is re-proved before it is used. A proof at a fixed
+size is never reported as one for any size.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sessionfence.model.smt import AnyN, FixedN, SolverUnknown, Translator, chec
 from sessionfence.model.variants import Variant
 from sessionfence.model.world import World
 
-LEARN_BUDGET_S = 240.0  # per cell; learning is the last resort, after declared and saved sets
+LEARN_BUDGET_S = 240.0  # per cell; learning is the last resort, after saved and declared sets
 
 
 
@@ -118,10 +120,11 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
     """Every property for any number of controllers.
 
     `proved` needs quantified invariants to pass over the uninterpreted
-    controller sort: the variant's declared set, invariants saved earlier
-    (`saved`: files `save_dir` was given before), or invariants learned now
-    (`learn.learn`, for a cell proved at `witness_controllers` that none of
-    those settles; `learn_budget_s=0` turns learning off). A counterexample
+    controller sort: shipped learned ones, invariants saved earlier
+    (`saved`: files, or directories `save_dir` was given before), the
+    variant's declared set, or invariants learned now (`learn.learn`, for a
+    cell proved at `witness_controllers` that none of those settles;
+    `learn_budget_s=0` turns learning off). A counterexample
     (or witness) found with `witness_controllers` controllers settles the
     cell for the family, and says so. A proof for a fixed number of
     controllers is not a proof for any number: such cells are `unknown`.
@@ -132,8 +135,11 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
     proved: dict[str, Result] = {}
     failure = ""
     wanted = [p for p in P.ALWAYS if properties is None or p.name in properties]
+    # Proofs that need no search come first: the shipped learned sets, then
+    # the files the user gave (--invariants), each re-proved now.
     for p in wanted:
-        got = _shipped(machine, variant, p, progress)
+        got = _shipped(machine, variant, p, progress) or _saved(machine, variant, p, saved,
+                                                                progress)
         if got is not None:
             proved[p.name] = got
     # A cell declared violated gets its counterexample at a fixed size; asking
@@ -177,8 +183,8 @@ def verify_any(variant: Variant, *, depth: int = DEFAULT_DEPTH, world: Optional[
                    witnesses=witnesses)
     for r in fixed:
         if r.kind == "always" and r.property not in proved and r.status == "proved":
-            got = _saved_or_learned(machine, variant, P.BY_NAME[r.property], saved, save_dir,
-                                    learn_budget_s, progress)
+            got = _learned(machine, variant, P.BY_NAME[r.property], save_dir,
+                           learn_budget_s, progress)
             if isinstance(got, Result):
                 proved[r.property] = got
             elif got:
@@ -235,20 +241,19 @@ def _shipped(machine: Machine, variant: Variant, prop, progress) -> Optional[Res
                   invariants=tuple(i.words for i in invs))
 
 
-def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
-                      save_dir: Optional[str], budget_s: float, progress):
-    """A quantified proof of `prop` by saved or learned invariants: a Result,
-    or why there is none (a string), or "" when nothing was tried."""
-    from sessionfence.model import houdini, learn, proof_files
-    from sessionfence.model.infer import Proof
+def _saved(machine: Machine, variant: Variant, prop, saved: tuple,
+           progress) -> Optional[Result]:
+    """The cell proved by invariants an earlier run saved (`saved`: files, or
+    directories --save-invariants wrote), re-checked now."""
+    from sessionfence.model import houdini, proof_files
 
     world = machine.world
-    t0 = time.perf_counter()
     for path in saved:
         if os.path.isdir(path):  # a directory --save-invariants wrote: this cell's file
             path = proof_files.cell_file(path, variant.name, world.fingerprint, prop.name)
             if not os.path.exists(path):
                 continue
+        t0 = time.perf_counter()
         try:
             invs = proof_files.load(machine, path)
         except proof_files.InvariantFileError:
@@ -264,6 +269,18 @@ def _saved_or_learned(machine: Machine, variant: Variant, prop, saved: tuple,
                           f"saved invariants ({len(invs)})", None, time.perf_counter() - t0,
                           note=f"re-checked from {path}; controllers an uninterpreted sort",
                           invariants=tuple(i.words for i in invs))
+    return None
+
+
+def _learned(machine: Machine, variant: Variant, prop, save_dir: Optional[str],
+             budget_s: float, progress):
+    """A quantified proof of `prop` by invariants learned now: a Result, or
+    why there is none (a string), or "" when learning is off."""
+    from sessionfence.model import learn, proof_files
+    from sessionfence.model.infer import Proof
+
+    world = machine.world
+    t0 = time.perf_counter()
     if budget_s <= 0:
         return ""
     progress(f"{prop.name}: learning invariants for any number of controllers")

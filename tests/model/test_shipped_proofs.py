@@ -88,7 +88,8 @@ def test_other_worlds_have_no_shipped_proofs():
 
 @pytest.mark.parametrize("argv, says", [(["no-such-variant"], "unknown variant"),
                                         (["--budget", "0"], "--budget"),
-                                        (["--budget", "soon"], "invalid float")])
+                                        (["--budget", "soon"], "invalid float"),
+                                        (["/no/such/fence.py"], "no such file")])
 def test_relearn_usage_errors_exit_2_with_one_line(argv, says, capsys):
     with pytest.raises(SystemExit) as exc:
         shipped_proofs.main(argv)

@@ -548,7 +548,7 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
     deadline = t0 + budget_s
     if samples is not None:
         given = Stage({}, STAGES[0].max_extra, None, None)
-        return _search(machine, props, scope, t0, deadline, samples, given, progress)
+        return _search(machine, props, scope, t0, deadline, samples, given, progress, True)
     for stage in STAGES:
         samples = {}
         for n in INF.SAMPLE_SIZES:
@@ -558,18 +558,20 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
             samples[n] = INF.sample(machine, n, stage.bfs[n], 600.0) + \
                 walks(machine, n, SAMPLE_WALKS[n])
         try:
-            return _search(machine, props, scope, t0, deadline, samples, stage, progress)
-        except _Refuted as exc:
+            return _search(machine, props, scope, t0, deadline, samples, stage, progress,
+                           stage is STAGES[-1])
+        except _NextStage as exc:
             progress(f"learning: {exc}; sampling more states, with wider clauses")
     raise AssertionError("unreachable: the last stage has no limit")
 
 
-class _Refuted(Exception):
-    """The stage's guesses were refuted, or kept coming, too often."""
+class _NextStage(Exception):
+    """This stage's samples or clauses are not enough: its guesses were
+    refuted too often, kept coming, or none tells a bad state apart."""
 
 
 def _search(machine: Machine, props, scope, t0: float, deadline: float, samples: dict,
-            stage: Stage, progress) -> Learned:
+            stage: Stage, progress, last: bool) -> Learned:
     learner = Learner(machine, samples, props, progress, stage.max_extra)
     banned: set = set()
     alive: list = []
@@ -595,7 +597,7 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                 progress(f"learning: {rounds} counterexamples so far, {len(alive)} guesses "
                          f"({len(needed)} needed), {len(banned)} refuted ({n} controllers)")
             if stage.rounds_max is not None and rounds > stage.rounds_max:
-                raise _Refuted(f"{rounds} counterexamples and no proof yet")
+                raise _NextStage(f"{rounds} counterexamples and no proof yet")
             found = check.cti(alive, needed) if needed else []
             if isinstance(found, tuple):
                 values, broken = found
@@ -609,7 +611,7 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                 alive = [c for c in alive if c not in broken]
                 needed = [c for c in needed if c not in broken]
                 if stage.refuted_max is not None and len(banned) > stage.refuted_max:
-                    raise _Refuted(f"{len(banned)} guesses refuted by counterexamples")
+                    raise _NextStage(f"{len(banned)} guesses refuted by counterexamples")
                 continue
             support = found
             target = None
@@ -620,6 +622,10 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                 support = support + check.excluding(alive, p.name)
             if target is not None:
                 new = _separating(learner, n, target, banned, alive)
+                if not new and not last:
+                    # Wider clauses or more samples may still tell it apart.
+                    raise _NextStage(f"no clause of this stage separates a state enabling "
+                                   f"{p.name}'s bad event from the samples")
                 if not new:
                     notes.append(f"no clause separates a state enabling {p.name}'s bad event "
                                  f"from the samples ({n} controllers)")

@@ -127,3 +127,56 @@ def test_the_table_shows_the_first_clauses_and_json_all_of_them(capsys):
     assert len(words) > SHOWN_INVARIANTS
     assert words[SHOWN_INVARIANTS - 1] in out
     assert f"... and {len(words) - SHOWN_INVARIANTS} more" in out
+
+
+# -- the examples' proofs (examples/proofs/, learned by shipped_proofs FILE.py) ---------
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "examples")
+EX_PROOFS = os.path.join(EXAMPLES, "proofs")
+EX_FILES = sorted(f for f in os.listdir(EX_PROOFS) if f.endswith(".json")) \
+    if os.path.isdir(EX_PROOFS) else []
+
+
+def _example_variants() -> dict:
+    from sessionfence.model import variant_file
+
+    out = {}
+    for f in sorted(os.listdir(EXAMPLES)):
+        if f.endswith(".py"):
+            for v in variant_file.load(os.path.join(EXAMPLES, f)):
+                out[v.name] = (v, os.path.join(EXAMPLES, f))
+    return out
+
+
+def test_every_example_proof_is_a_cell_declared_to_hold():
+    assert EX_FILES, "no proofs for the examples"
+    by_name = _example_variants()
+    holds = {(v.name, w.fingerprint, p)
+             for v, w, p in shipped_proofs.holds_cells([v for v, _ in by_name.values()])}
+    for name in EX_FILES:
+        assert tuple(name[:-len(".json")].split(".")) in holds, name
+
+
+@pytest.mark.parametrize("name", EX_FILES)
+def test_each_example_proof_proves_its_cell_for_any_number(name):
+    variant_name, fp, prop = name[:-len(".json")].split(".")
+    variant, _ = _example_variants()[variant_name]
+    m = machine.build(variant, World(fingerprint=fp))
+    invs = proof_files.load(m, os.path.join(EX_PROOFS, name))
+    proof = houdini.check_saved(m, invs, [properties.BY_NAME[prop]], "any")
+    assert proof.proved == {prop: True}, proof.notes
+
+
+def test_verify_reads_the_example_proofs_from_the_directory(capsys):
+    from sessionfence.cli import main
+
+    name = EX_FILES[0]
+    variant_name, fp, prop = name[:-len(".json")].split(".")
+    _, path = _example_variants()[variant_name]
+    code = main(["verify", "--variant-file", path, "--controllers", "any", "--fingerprint", fp,
+                 "--property", prop, "--invariants", EX_PROOFS, "--learn-budget", "0",
+                 "--json", "-q", "--jobs", "1"])
+    results = json.loads(capsys.readouterr().out)["results"]
+    (cell,) = [r for r in results if r["property"] == prop]
+    assert code == 0 and cell["status"] == "proved", cell
+    assert cell["method"].startswith("saved invariants"), cell

@@ -555,7 +555,11 @@ def learn(machine: Machine, props, *, scope="any", budget_s: float = 120.0,
             progress(f"learning: sampling reachable states of {n} controllers "
                      f"(up to {stage.bfs[n]:,}; clauses of up to {stage.max_extra} literals "
                      f"beside the phases)")
-            samples[n] = INF.sample(machine, n, stage.bfs[n], 600.0) + \
+            # Counted, not timed (the same samples on any machine), but not
+            # past the budget: a cut sample is never searched, since the
+            # search starts by checking the deadline.
+            samples[n] = INF.sample(machine, n, stage.bfs[n],
+                                    max(0.0, deadline - time.perf_counter())) + \
                 walks(machine, n, SAMPLE_WALKS[n])
         try:
             return _search(machine, props, scope, t0, deadline, samples, stage, progress,

@@ -96,7 +96,7 @@ def test_a_violated_cell_is_never_learned_proved():
     # strict-fingerprint violates safety (a takeover adopts an external edit):
     # learning can only fail to exclude the bad event, or run out of time.
     try:
-        got = learn.learn(STRICT, [properties.BY_NAME["safety"]], scope="any", budget_s=60)
+        got = learn.learn(STRICT, [properties.BY_NAME["safety"]], scope="any", budget_s=20)
     except SolverUnknown:
         return
     assert got.proved == {"safety": False}

@@ -23,13 +23,13 @@ the CLI (exit 130, no table, no report).
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+import queue
 import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Optional
-
-import multiprocessing
 
 from sessionfence.model import check
 from sessionfence.model import properties as P
@@ -104,19 +104,29 @@ def _in_order(got: dict, i: int, todo: list) -> list:
 
 def _in_pool(jobs, todo, n, depth, workers, progress, finished, any_options) -> None:
     ctx = multiprocessing.get_context("spawn")
+    # The pool marks a task "running" as soon as it is queued for a worker
+    # (one more than there are workers): the workers say when they start.
+    started = ctx.Queue()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                               initializer=_quiet_sigint)
+                               initializer=_init_worker, initargs=(started,))
     try:
-        futures = {pool.submit(_worker, _spec(jobs[i]), n, depth, task, any_options): (i, task)
-                   for i, task in todo}
+        futures = {pool.submit(_worker, _spec(jobs[i]), n, depth, task, any_options, k): k
+                   for k, (i, task) in enumerate(todo)}
         progress(f"{len(todo)} tasks in {min(workers, len(todo))} worker processes")
         pending = set(futures)
+        begun: set = set()
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for f in done:
-                i, task = futures[f]
+                i, task = todo[futures[f]]
                 finished(i, task, _rebuild(jobs[i], n, f.result()))
-            running = [_label(jobs, n, *futures[f]) for f in pending if f.running()]
+            try:
+                while True:
+                    begun.add(started.get_nowait())
+            except queue.Empty:
+                pass
+            now = begun & {futures[f] for f in pending}
+            running = [_label(jobs, n, *todo[k]) for k in sorted(now)]
             if running:
                 progress("; ".join(running))
     except BaseException:
@@ -134,15 +144,22 @@ def _label(jobs, n, i: int, task: tuple) -> str:
     return f"[{jobs[i].label}, N={n}] {task[0] if task else 'witnesses'} running"
 
 
-def _quiet_sigint() -> None:
+_STARTED = None  # in a worker: the queue it announces each task's start on
+
+
+def _init_worker(started) -> None:
+    global _STARTED
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STARTED = started
 
 
 def _spec(job: Job) -> tuple:
     return (job.source, job.variant.name, job.world)
 
 
-def _worker(spec: tuple, n, depth: int, task: tuple, any_options) -> list:
+def _worker(spec: tuple, n, depth: int, task: tuple, any_options, key: int) -> list:
+    if _STARTED is not None:
+        _STARTED.put(key)
     source, name, world = spec
     job = Job(_variant(source, name), world, source)
     out = []

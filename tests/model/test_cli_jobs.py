@@ -86,3 +86,22 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_progress_names_only_tasks_a_worker_has_started():
+    """The pool marks a task running as soon as it is queued for a worker
+    (one more than there are workers); progress must name only the tasks
+    the workers said they started: never more than two at once here."""
+    from sessionfence import cells
+    from sessionfence.model import variants
+    from sessionfence.model.world import World
+
+    jobs = [cells.Job(variants.get(name), World(fingerprint="digest"), None)
+            for name in ("reference", "strict-fingerprint", "broad-publication")]
+    lines: list = []
+    got = cells.run(jobs, 2, 8, ("safety",), workers=2, progress=lines.append,
+                    on_done=lambda job, results: None)
+    assert [[r.property for r in res if r.kind == "always"] for res in got] == [["safety"]] * 3
+    running = [line for line in lines if line.endswith("running")]
+    assert running, lines
+    assert all(line.count(" running") <= 2 for line in running), running

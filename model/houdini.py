@@ -20,7 +20,7 @@ from sessionfence.model.expr import Expr, Forall, Named, Op
 from sessionfence.model.infer import Invariant, Proof
 from sessionfence.model.machine import Machine
 from sessionfence.model.smt import (
-    RANGES, AnyN, FixedN, SolverUnknown, Translator, check_sat, event_formula, step_relation,
+    AnyN, FixedN, SolverUnknown, Translator, check_sat, event_formula, step_relation,
 )
 
 
@@ -59,18 +59,6 @@ def _instances(tr, f: Expr, st, terms, nobody) -> list:
     k = len(_binders(f))
     return [_instance(tr, f, st, list(combo), nobody) for combo in itertools.product(terms, repeat=k)
             if len(set(x.get_id() for x in combo)) == k]
-
-
-def _in_range(enc, st, x) -> list:
-    """The domain's bounds of x's per-controller values (what `enc.domain`
-    states for all controllers)."""
-    out = []
-    for v in enc.vars:
-        if v.per_ctrl and v.sort in RANGES:
-            lo, hi = RANGES[v.sort]
-            val = z3.Select(st[v.name], x)
-            out.append(z3.And(val >= lo, val <= hi))
-    return out
 
 
 class Houdini:
@@ -185,7 +173,7 @@ class _Ground:
         self.solver = enc.solver(timeout_ms)
         self.solver.add(*[x for part in parts for x in _instances(tr, part, s, terms,
                                                                    enc.nobody())])
-        self.solver.add(*[x for w in terms for x in _in_range(enc, s, w)])
+        self.solver.add(*[x for w in terms for x in enc.in_range(s, w)])
         self.broken = z3.Bool(f"broken@{id(s2)}", enc.ctx)
         self.solver.add(z3.Implies(self.broken, z3.Or(
             [z3.Not(_instance(tr, part, s2, witnesses, enc.nobody())) for part in parts])))

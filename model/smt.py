@@ -196,14 +196,19 @@ class AnyN(_Encoding):
         body = tr.expr(e.body, st, {**env, e.var.name: d})
         return z3.ForAll([d], z3.Implies(z3.And(side), body))
 
-    def domain(self, st: dict) -> z3.BoolRef:
-        d = self.bound("d")
+    def in_range(self, st: dict, c) -> list:
+        """The bounds of controller c's values."""
         parts = []
         for v in self.vars:
             if v.per_ctrl and v.sort in RANGES:
                 lo, hi = RANGES[v.sort]
-                x = z3.Select(st[v.name], d)
+                x = z3.Select(st[v.name], c)
                 parts.append(z3.And(x >= lo, x <= hi))
+        return parts
+
+    def domain(self, st: dict) -> z3.BoolRef:
+        d = self.bound("d")
+        parts = self.in_range(st, d)
         return z3.ForAll([d], z3.And(parts)) if parts else self.true()
 
     def step_params(self, t: Transition, tag: str):

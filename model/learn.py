@@ -237,6 +237,7 @@ class Learner:
                  max_extra: int = 3):
         self.machine = machine
         self.max_extra = max_extra
+        self.deadline: Optional[float] = None  # learning's, for the hitting-set search
         self.progress = progress
         flags = [machine.flag(p, Param("c", "ctrl")) for p in props]
         keep = cone_of_influence(machine, flags) | {"phase", "holder"}
@@ -332,7 +333,7 @@ class Learner:
         prem = tuple((i, False) for i in range(width) if (bits & phases) >> i & 1)
         found: list = []
         for size in range(0, self.max_extra + 1):
-            for hit in _hitting_sets(diffs, size):
+            for hit in _hitting_sets(diffs, size, self.deadline):
                 lits = tuple(sorted(prem + tuple((i, not (bits >> i & 1)) for i in hit)))
                 c = Clause(pair, lits)
                 if c not in banned:
@@ -372,9 +373,21 @@ def from_spec(name: str, spec) -> INF.Invariant:
     return clause_invariant(name, bool(pair), [(literal(x), bool(want)) for x, want in parts])
 
 
-def _hitting_sets(diffs: list, size: int):
-    """Minimal sets of `size` bit positions meeting every mask in `diffs`."""
-    def rec(chosen: frozenset, covered: int):
+def _hitting_sets(diffs: list, size: int, deadline: Optional[float] = None):
+    """Minimal sets of `size` bit positions meeting every mask in `diffs`.
+
+    Each set is reached once: a branch on a bit excludes it from the
+    branches after it (the set holding it was found there), so four
+    literals over a hundred sample differences stay a search, not a
+    product. `deadline` is checked as it goes: a wide search can run for
+    minutes, and a budget is a promise."""
+    nodes = 0
+
+    def rec(chosen: tuple, covered: int, excluded: int):
+        nonlocal nodes
+        nodes += 1
+        if deadline is not None and nodes % 4096 == 0 and time.perf_counter() > deadline:
+            raise SolverUnknown("learning ran out of time")
         rest = [x for x in diffs if not x & covered]
         if not rest:
             if len(chosen) == size:
@@ -384,14 +397,11 @@ def _hitting_sets(diffs: list, size: int):
             return
         # Branch on the bits of the hardest mask left: one of them must be in.
         pivot = min(rest, key=_popcount)
-        for i in _bits_of(pivot):
-            yield from rec(chosen | {i}, covered | (1 << i))
+        for i in _bits_of(pivot & ~excluded):
+            yield from rec(chosen + (i,), covered | (1 << i), excluded)
+            excluded |= 1 << i
 
-    seen: set = set()
-    for hit in rec(frozenset(), 0):
-        if hit in seen:
-            continue
-        seen.add(hit)
+    for hit in rec((), 0, 0):
         masks = {k: sum(1 << j for j in hit if j != k) for k in hit}
         if all(any(not x & masks[k] for x in diffs) for k in hit):
             yield tuple(sorted(hit))
@@ -577,6 +587,7 @@ class _NextStage(Exception):
 def _search(machine: Machine, props, scope, t0: float, deadline: float, samples: dict,
             stage: Stage, progress, last: bool) -> Learned:
     learner = Learner(machine, samples, props, progress, stage.max_extra)
+    learner.deadline = deadline
     banned: set = set()
     alive: list = []
     n = 3 if scope == "any" else max(scope, 2)

@@ -1,6 +1,7 @@
 """Invariants learned from counterexamples to induction (model/learn.py):
 proofs for any number of controllers that nobody wrote by hand."""
 
+import itertools
 import json
 import random
 
@@ -123,3 +124,27 @@ def test_refuted_guesses_send_learning_to_the_next_stage(monkeypatch):
     assert got.proved == {"released-safety": True}, got.notes
     assert houdini.check_saved(STRICT, got.invariants, [RELEASED], "any").proved == \
         {"released-safety": True}
+
+
+def test_hitting_sets_match_brute_force_on_random_masks():
+    rng = random.Random(11)
+    for _ in range(200):
+        width = rng.randint(2, 9)
+        diffs = sorted({rng.randint(1, (1 << width) - 1) for _ in range(rng.randint(1, 6))})
+        for size in range(4):
+            def hits(s):
+                return all(any(x >> i & 1 for i in s) for x in diffs)
+            brute = {s for s in itertools.combinations(range(width), size)
+                     if hits(s) and not any(hits(s[:k] + s[k + 1:]) for k in range(size))}
+            got = list(learn._hitting_sets(diffs, size))
+            assert len(got) == len(set(got)), "each set once"
+            assert set(got) == brute, (diffs, size)
+
+
+def test_a_wide_hitting_set_search_stops_at_the_deadline():
+    # 40 masks of 60 bits, sets of 4: millions of branches without the
+    # deadline (learning once spent ten minutes here past its budget).
+    rng = random.Random(2)
+    diffs = [rng.getrandbits(60) | 1 << rng.randrange(60) for _ in range(40)]
+    with pytest.raises(SolverUnknown):
+        list(learn._hitting_sets(diffs, 4, deadline=0.0))

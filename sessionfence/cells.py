@@ -114,7 +114,10 @@ def _in_pool(jobs, todo, n, depth, workers, progress, finished, any_options) -> 
                    for k, (i, task) in enumerate(todo)}
         progress(f"{len(todo)} tasks in {min(workers, len(todo))} worker processes")
         pending = set(futures)
-        begun: set = set()
+        # A worker runs one task at a time: its newest notice is its task.
+        # (Its notice of the next task can arrive before the result of the
+        # last one: the two travel on different queues.)
+        current: dict = {}
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for f in done:
@@ -122,10 +125,11 @@ def _in_pool(jobs, todo, n, depth, workers, progress, finished, any_options) -> 
                 finished(i, task, _rebuild(jobs[i], n, f.result()))
             try:
                 while True:
-                    begun.add(started.get_nowait())
+                    pid, k = started.get_nowait()
+                    current[pid] = k
             except queue.Empty:
                 pass
-            now = begun & {futures[f] for f in pending}
+            now = set(current.values()) & {futures[f] for f in pending}
             running = [_label(jobs, n, *todo[k]) for k in sorted(now)]
             if running:
                 progress("; ".join(running))
@@ -159,7 +163,7 @@ def _spec(job: Job) -> tuple:
 
 def _worker(spec: tuple, n, depth: int, task: tuple, any_options, key: int) -> list:
     if _STARTED is not None:
-        _STARTED.put(key)
+        _STARTED.put((os.getpid(), key))
     source, name, world = spec
     job = Job(_variant(source, name), world, source)
     out = []

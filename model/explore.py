@@ -69,8 +69,9 @@ def _is_int_lit(value) -> bool:
 class _Classes:
     """Union-find over integer variables, plus literals and offsets per class."""
 
-    def __init__(self, machine: Machine):
+    def __init__(self, machine: Machine, fresh: frozenset = frozenset()):
         self.ints = {v.name for v in machine.vars if v.sort in ("int", "fp")}
+        self.fresh = fresh  # counters whose reads relate nothing (`roles`)
         self.parent = {name: name for name in self.ints}
         self.literals: dict[str, set] = {}  # var (any member) -> literal values
         self.offsets: dict[str, set] = {}  # var -> k for every term `var + k`
@@ -122,7 +123,7 @@ class _Classes:
 
     def relate(self, atoms: list) -> None:
         """All atoms of one comparison or assignment share a renaming."""
-        names = [a[1] for a in atoms if a[0] == "var"]
+        names = [a[1] for a in atoms if a[0] == "var" and a[1] not in self.fresh]
         if not names:
             return
         self.union(names)
@@ -174,8 +175,8 @@ class ValueClass:
     exact: bool  # False if some term is not `var + constant`
 
 
-def value_classes(machine: Machine) -> list[ValueClass]:
-    uf = _Classes(machine)
+def _related(machine: Machine, fresh: frozenset = frozenset()) -> _Classes:
+    uf = _Classes(machine, fresh)
     for t in machine.transitions:
         uf.walk(t.condition)
         for a in t.assigns:
@@ -188,17 +189,44 @@ def value_classes(machine: Machine) -> list[ValueClass]:
         if prop.name == "peer-write-accepted" and not machine.has("fence"):
             continue
         uf.walk(machine.flag(prop, Param("c", "ctrl")))
+    return uf
+
+
+def _groups(uf: _Classes) -> dict:
     groups: dict[str, list] = {}
     for name in uf.parent:
         groups.setdefault(uf.find(name), []).append(name)
+    return groups
+
+
+def value_classes(machine: Machine) -> list[ValueClass]:
+    uf = _related(machine)
     out = []
-    for root in sorted(groups):
-        members = tuple(sorted(groups[root]))
+    for root, members in sorted(_groups(uf).items()):
+        members = tuple(sorted(members))
         lits = frozenset(v for m in members for v in uf.literals.get(m, ()))
         offs = tuple(sorted((m, k) for m in members for k in uf.offsets.get(m, ())))
         exact = not any(m in uf.opaque for m in members)
         out.append(ValueClass(members, lits, offs, exact))
     return out
+
+
+# The world's counter of fresh values (world.py): every fingerprint, inode
+# and content is `clock + 1` when made.
+FRESH = "clock"
+
+
+def roles(machine: Machine) -> list[tuple]:
+    """The value classes split where only the fresh-value counter joins them.
+
+    Inodes, fingerprints and contents share a class (one counter hands them
+    all out, so samples rename them together), yet an inode is never copied
+    to or compared with a fingerprint: an invariant relating the two would be
+    an accident of the order values were handed out in. Each role is one
+    group of variables copied to or compared with each other; the counter
+    itself is left out (`infer` compares it with every role of its class)."""
+    uf = _related(machine, frozenset({FRESH}) if machine.has(FRESH) else frozenset())
+    return [tuple(sorted(m)) for _, m in sorted(_groups(uf).items()) if m != [FRESH]]
 
 
 # -- canonical renaming --------------------------------------------------------
@@ -554,4 +582,4 @@ def shortest_violation(machine: Machine, n: int, prop: P.Property, *,
 
 
 __all__ = ["Bounds", "Canonicaliser", "Reducer", "StateGraph", "TooManyStates", "ValueClass",
-           "explore", "forgettable", "shortest_violation", "value_classes"]
+           "explore", "forgettable", "roles", "shortest_violation", "value_classes"]

@@ -9,8 +9,9 @@ the inductive ones and checks that they prove a property, and
   to a canonical order-preserving form and controllers permuted to a least
   representative (`explore.Reducer`), so each comparison pattern is seen
   once.
-* **Atoms**: comparisons `x = y`, `x < y` between numbers of one value class
-  (fingerprints with fingerprints, generations with generations ...), over
+* **Atoms**: comparisons `x = y`, `x < y` between numbers of one role
+  (`explore.roles`: fingerprints with fingerprints, inodes with inodes,
+  generations with generations ...) and the fresh-value counter, over
   the globals and the controllers d and e, and against the literals the
   machine itself uses (missing, ⊥, 0 ...).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from sessionfence.model.explore import Reducer, value_classes
+from sessionfence.model.explore import FRESH, Reducer, roles, value_classes
 from sessionfence.model.concrete import Executor
 from sessionfence.model.expr import EMPTY, MISSING, NO_FP, At, Expr, Param, Var, lift
 from sessionfence.model.machine import Machine
@@ -121,10 +122,17 @@ class _Vocabulary:
         self.control = [v for v in machine.per_ctrl if v.sort in ("bool", "phase", "mode")]
         self.global_flags = [v for v in machine.globals if v.sort == "bool"]
         self.classes = []
+        groups = roles(machine)
         for vc in value_classes(machine):
             # Only the literals the machine itself uses: the sampled numbers
             # are renamed, and other values are an artefact of the renaming.
-            self.classes.append((vc.variables, tuple(sorted(vc.literals))))
+            lits = tuple(sorted(vc.literals))
+            # Compared within a role only (and with the fresh-value counter,
+            # which bounds them all): see `explore.roles`.
+            counter = (FRESH,) if FRESH in vc.variables else ()
+            for group in groups:
+                if set(group) <= set(vc.variables):
+                    self.classes.append((group + counter, lits))
 
     def terms(self, who: tuple) -> list:
         """Per class: the terms over globals and the controllers in `who`."""

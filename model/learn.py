@@ -4,29 +4,30 @@ No one writes invariants by hand for a fence change: this module finds them
 for any machine (a built-in design, a maintainer's variant file), so that
 its safe cells are proved for any number of controllers.
 
-Language. A candidate is a clause quantified over one controller d (or two,
-d ≠ e): "when d is in phase p (and e in phase q), one of up to three
-literals holds". Literals are the machine's own vocabulary: a controller's
-control values (flags, mode, whether it holds the lock), the global flags,
-and comparisons `x = y`, `x < y` between numbers of one value class
-(fingerprints with fingerprints, generations with generations ...) and the
-literals the machine uses (missing, ⊥, 0 ...), each possibly negated.
+Language (`clauses.py`). A candidate is a clause quantified over one
+controller d (or two, d ≠ e): "when d is in phase p (and e in phase q), one
+of a few literals holds", over the machine's own control values and
+comparisons within one role of numbers.
 
 Search (in the spirit of ICE learning and IC3PO, with DistAI's samples):
 
 1. **Samples.** The reachable states of 2 and 3 controllers, breadth-first
-   on the compiled executor (`infer.sample`). Every candidate must hold in
-   every sample, so candidates are guesses at the reachable states.
-2. **Counterexamples drive the guesses.** Start with no invariant. Ask Z3,
-   for 3 controllers, for a state that satisfies the invariants so far and
-   either enables a property's bad event or steps out of the invariants.
+   on the compiled executor (`infer.sample`) and by seeded random runs.
+   Every candidate must hold in every sample, so candidates are guesses at
+   the reachable states.
+2. **Counterexamples drive the guesses** (`cti.FixedCheck`). Start with no
+   invariant. Ask Z3, for 3 controllers, for a state of the guesses that
+   enables a property's bad event, or that steps out of the guesses a proof
+   so far rests on (unsat cores say which: only those must be inductive).
    That state is unreachable if the property holds, so some controller (or
    pair) in it looks like no sample: the smallest clauses that this point
    falsifies and every sample satisfies are a minimal hitting-set problem
    (each sample point must differ from the bad point in a literal of the
-   clause), solved exactly up to three literals. They join the invariants.
-   When no clause separates the state from the samples, the invariants its
-   successor breaks are dropped for good (Houdini's weakening).
+   clause). The controllers that step or enable the event are blamed
+   first, with literals over what the step reads (`_separating`). When no
+   clause separates the state from the samples, the state is taken as
+   reachable (ICE's implication rule): its points and its successor's join
+   the samples, and the guesses the successor breaks are dropped for good.
 3. **Any number of controllers.** When nothing is left to ask at 3
    controllers, Houdini over the uninterpreted controller sort keeps the
    subset that is inductive for every N, and Z3 checks that it excludes
@@ -41,27 +42,26 @@ re-checked later without learning (`houdini.check_saved`).
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Callable, Optional
 
-import z3
-
 from sessionfence.model import infer as INF
-from sessionfence.model.houdini import Houdini, property_excluded
+from sessionfence.model.clauses import Clause, Vocabulary, clause_invariant
 from sessionfence.model.concrete import Layout
+from sessionfence.model.cti import FixedCheck
 from sessionfence.model.explore import forgettable
-from sessionfence.model.expr import (
-    NOBODY, At, Expr, Forall, Mode, Param, Phase, Var, disj,
-)
+from sessionfence.model.expr import Expr, Param, variables_of
+from sessionfence.model.houdini import Houdini, property_excluded
 from sessionfence.model.machine import Machine
-from sessionfence.model.smt import FixedN, cone_of_influence, SolverUnknown, Translator, check_sat, event_formula, \
-    step_relation
+from sessionfence.model.smt import SolverUnknown, cone_of_influence
 
-D, E = INF.D, INF.E
 PER_POINT = 2
+# Nodes of one hitting-set search: a four-literal search over thousands of
+# sample differences can take minutes (file-owner), and another suspect
+# point usually has a narrower clause.
+HIT_NODES = 50_000
 
 
 @dataclass(frozen=True)
@@ -91,145 +91,6 @@ SAMPLE_WALKS = {2: 1_000, 3: 1_000}
 WALK_LENGTH = 60
 
 
-@dataclass(frozen=True)
-class Literal:
-    """One atomic fact about d (and e) and the globals, true or false at a point."""
-
-    spec: tuple  # its identity, JSON-able: what `literal` builds it from
-    expr: Expr
-    words: str
-
-    @property
-    def phase_of(self) -> str:
-        """"d" / "e" for the phase literals, which premises use."""
-        return self.spec[1] if self.spec[0] == "phase" else ""
-
-
-def _who(who: str):
-    return D if who == "d" else E
-
-
-def literal(spec) -> Literal:
-    """The literal a spec names (vocabulary and saved files alike)."""
-    kind = spec[0]
-    if kind == "phase":
-        _, who, value = spec
-        x = Phase(int(value))
-        return Literal(("phase", who, int(x)), At("phase", _who(who)) == x, f"{who} is {x.name}")
-    if kind == "mode":
-        _, who, value = spec
-        x = Mode(int(value))
-        return Literal(("mode", who, int(x)), At("mode", _who(who)) == x,
-                       f"{who} in a {x.name} section")
-    if kind == "flag":
-        _, name, who = spec
-        return Literal(("flag", str(name), who), At(str(name), _who(who)) == True,  # noqa: E712
-                       f"{name}[{who}]")
-    if kind == "holds":
-        return Literal(("holds", spec[1]), Var("holder") == _who(spec[1]),
-                       f"{spec[1]} holds the lock")
-    if kind == "free":
-        return Literal(("free",), Var("holder") == NOBODY, "the lock is free")
-    if kind == "gflag":
-        return Literal(("gflag", str(spec[1])), Var(str(spec[1])) == True,  # noqa: E712
-                       str(spec[1]))
-    if kind == "atom":
-        _, op, a, b = spec
-        atom = INF.Atom(str(op), INF._term(a), INF._term(b))
-        if atom.op not in ("eq", "lt"):
-            raise ValueError(f"unknown comparison {op!r}")
-        return Literal(("atom", atom.op, list(a), list(b)), atom.expr(), atom.text())
-    raise ValueError(f"unknown literal kind {kind!r}")
-
-
-def _num(term: INF.Term, layout: Layout) -> str:
-    if not term.var:
-        return repr(term.value)
-    if term.who == "g":
-        return f"s[{layout.index[term.var]}]"
-    return f"s[{layout.index[term.var] - 1} + {term.who}]"
-
-
-def _code(spec, layout: Layout) -> str:
-    """The literal as Python over a state tuple `s` and controllers `d`, `e`."""
-    kind, at = spec[0], layout.index
-    if kind in ("phase", "mode"):
-        return f"s[{at[kind] - 1} + {spec[1]}] == {int(spec[2])}"
-    if kind == "flag":
-        return f"s[{at[spec[1]] - 1} + {spec[2]}]"
-    if kind == "holds":
-        return f"s[{at['holder']}] == {spec[1]}"
-    if kind == "free":
-        return f"s[{at['holder']}] == 0"
-    if kind == "gflag":
-        return f"s[{at[spec[1]]}]"
-    a, b = INF._term(spec[2]), INF._term(spec[3])
-    return f"{_num(a, layout)} {'==' if spec[1] == 'eq' else '<'} {_num(b, layout)}"
-
-
-class Vocabulary:
-    """The literals of the one-controller and the two-controller clauses."""
-
-    def __init__(self, machine: Machine, pair: bool, keep: set):
-        self.machine = machine
-        self.pair = pair
-        base = INF._Vocabulary(machine)
-        # Only what can affect the properties at hand: the samples hold the
-        # rest at its initial value, and a guess about it would be wrong.
-        control = [v for v in base.control if v.name in keep]
-        flags = [v for v in base.global_flags if v.name in keep]
-        base.classes = [(tuple(x for x in names if x in keep), lits)
-                        for names, lits in base.classes]
-        whos = ("d", "e") if pair else ("d",)
-        specs: list = []
-        for who in whos:
-            for v in control:
-                if v.sort == "phase":
-                    specs += [("phase", who, int(x)) for x in Phase]
-                elif v.sort == "mode":
-                    specs += [("mode", who, int(x)) for x in Mode if int(x)]
-                else:
-                    specs.append(("flag", v.name, who))
-            specs.append(("holds", who))
-        specs.append(("free",))
-        specs += [("gflag", v.name) for v in flags]
-        specs += [("atom",) + tuple(a.spec()) for a in base.atoms(whos)]
-        self.literals = [literal(x) for x in specs]
-
-    def compile(self, layout: Layout):
-        """bits(s, d, e) -> int: bit i set when literal i holds."""
-        lines = ["def bits(s, d, e):", "    m = 0"]
-        for i, lit in enumerate(self.literals):
-            lines.append(f"    if {_code(lit.spec, layout)}: m |= {1 << i}")
-        lines.append("    return m")
-        scope: dict = {}
-        exec(compile("\n".join(lines), "<learn points>", "exec"), scope)
-        return scope["bits"]
-
-    @functools.cached_property
-    def phase_masks(self) -> tuple:
-        """Masks of the phase literals of d and of e (asked once per sample
-        point: computed once)."""
-        md = me = 0
-        for i, lit in enumerate(self.literals):
-            if lit.phase_of == "d":
-                md |= 1 << i
-            elif lit.phase_of == "e":
-                me |= 1 << i
-        return md, me
-
-
-@dataclass(frozen=True)
-class Clause:
-    """∀d (∀e ≠ d): a disjunction of literals, each (index, wanted value)."""
-
-    pair: bool
-    lits: tuple  # ((i, True/False), ...), sorted
-
-    def holds_at(self, bits: int) -> bool:
-        return any(((bits >> i) & 1) == want for i, want in self.lits)
-
-
 class Learner:
     """The counterexample-guided search for one machine."""
 
@@ -247,6 +108,7 @@ class Learner:
         self.final = {int(p) for p in final}
         self.points = {False: {}, True: {}}  # premise key -> set of sample bit patterns
         self._bits: dict = {}
+        self._lit_reads: dict = {}
         for n, states in samples.items():
             self._add_samples(n, states)
 
@@ -287,8 +149,14 @@ class Learner:
                         b = fn(s, d, e)
                         self.points[pair].setdefault(self._premise(pair, b), set()).add(b)
 
+    def add_points(self, n: int, values: dict) -> None:
+        """A state's points join the samples."""
+        for pair, bits, _ in self.state_points(n, values):
+            self.points[pair].setdefault(self._premise(pair, bits), set()).add(bits)
+
     def state_points(self, n: int, values: dict) -> list:
-        """(pair, bits) of every controller and ordered pair of a solver state."""
+        """(pair, bits, controllers) of every controller and ordered pair of
+        a solver state."""
         layout = Layout(self.machine, n)
         s = [0] * layout.size
         for v in self.machine.vars:
@@ -306,43 +174,52 @@ class Learner:
         rest = [c for c in range(1, n + 1) if c not in live]
         out = []
         for group in (live, rest):
-            out += [(False, self.bits_fn(n, False)(s, d, 0)) for d in group]
+            out += [(False, self.bits_fn(n, False)(s, d, 0), (d,)) for d in group]
         pairs = [(d, e) for d in live for e in live if e != d]
         pairs += [(d, e) for d in range(1, n + 1) for e in range(1, n + 1)
                   if e != d and (d, e) not in pairs]
-        out += [(True, self.bits_fn(n, True)(s, d, e)) for d, e in pairs]
+        out += [(True, self.bits_fn(n, True)(s, d, e), (d, e)) for d, e in pairs]
+        return out
+
+    def mask_over(self, pair: bool, names: set) -> int:
+        """The literals that talk about `names` only."""
+        if pair not in self._lit_reads:
+            self._lit_reads[pair] = [variables_of(lit.expr) for lit in self.voc[pair].literals]
+        return sum(1 << i for i, reads in enumerate(self._lit_reads[pair]) if reads <= names)
+
+    def violators(self, n: int, values: dict, clauses: list) -> set:
+        """The controllers at which some of `clauses` is false in a state."""
+        out: set = set()
+        for pair, bits, who in self.state_points(n, values):
+            if any(c.pair == pair and not c.holds_at(bits) for c in clauses):
+                out.update(who)
         return out
 
     # -- separating clauses -------------------------------------------------------
 
-    def separate(self, pair: bool, bits: int, banned: set) -> list:
-        """The smallest clauses false at `bits` and true at every sample point
-        of the same phase(s): minimal hitting sets of the differences."""
+    def differences(self, pair: bool, bits: int):
+        """(premise literals, differences) of a point from the sample points
+        of the same phase(s), or None when a sample matches it outright."""
         voc = self.voc[pair]
         md, me = voc.phase_masks
         phases = md | me
-        premise = self._premise(pair, bits)
-        same = self.points[pair].get(premise, set())
+        same = self.points[pair].get(self._premise(pair, bits), set())
         if bits in same:
-            return []
+            return None
         width = len(voc.literals)
         free = ((1 << width) - 1) & ~phases
-        diffs = sorted({(q ^ bits) & free for q in same}, key=lambda x: bin(x).count("1"))
-        if any(x == 0 for x in diffs):
-            return []
+        diffs = sorted({(q ^ bits) & free for q in same}, key=_popcount)
+        if diffs and diffs[0] == 0:
+            return None
         prem = tuple((i, False) for i in range(width) if (bits & phases) >> i & 1)
-        found: list = []
-        for size in range(0, self.max_extra + 1):
-            for hit in _hitting_sets(diffs, size, self.deadline):
-                lits = tuple(sorted(prem + tuple((i, not (bits >> i & 1)) for i in hit)))
-                c = Clause(pair, lits)
-                if c not in banned:
-                    found.append(c)
-                if len(found) >= PER_POINT:
-                    return found
-            if found:
-                return found
-        return found
+        return prem, diffs
+
+    def clauses(self, pair: bool, bits: int, prem: tuple, diffs: list, size: int):
+        """The clauses of `size` literals beside the premise that are false
+        at `bits` and true at every sample point: minimal hitting sets of
+        the differences."""
+        for hit in _hitting_sets(diffs, size, self.deadline, HIT_NODES):
+            yield Clause(pair, tuple(sorted(prem + tuple((i, not (bits >> i & 1)) for i in hit))))
 
     # -- formulas and words ---------------------------------------------------------
 
@@ -354,41 +231,26 @@ class Learner:
         return self.invariant(c, "").formula
 
 
-def clause_invariant(name: str, pair: bool, parts: list) -> INF.Invariant:
-    """∀d (∀e ≠ d): the disjunction of `parts` ((Literal, wanted value), ...)."""
-    body = disj(*[lit.expr if want else ~lit.expr for lit, want in parts])
-    formula = Forall(D, (), Forall(E, (D,), body)) if pair else Forall(D, (), body)
-    premise = [lit.words for lit, want in parts if not want and lit.phase_of]
-    rest = [("" if want else "not ") + lit.words for lit, want in parts
-            if want or not lit.phase_of]
-    words = (("when " + " and ".join(premise) + ": ") if premise else "always ") + \
-        (" or ".join(rest) if rest else "never")
-    spec = ("clause", pair, [[list(lit.spec), want] for lit, want in parts])
-    return INF.Invariant(name, words, formula, spec)
-
-
-def from_spec(name: str, spec) -> INF.Invariant:
-    """A saved clause (`proof_files.save` wrote its spec)."""
-    _, pair, parts = spec
-    return clause_invariant(name, bool(pair), [(literal(x), bool(want)) for x, want in parts])
-
-
-def _hitting_sets(diffs: list, size: int, deadline: Optional[float] = None):
+def _hitting_sets(diffs: list, size: int, deadline: Optional[float] = None,
+                  max_nodes: Optional[int] = None):
     """Minimal sets of `size` bit positions meeting every mask in `diffs`.
 
     Each set is reached once: a branch on a bit excludes it from the
     branches after it (the set holding it was found there), so four
     literals over a hundred sample differences stay a search, not a
     product. `deadline` is checked as it goes: a wide search can run for
-    minutes, and a budget is a promise."""
+    minutes, and a budget is a promise. `max_nodes` ends a search early
+    (counted, not timed, so that a run learns the same clauses on any
+    machine): the sets it found so far are all it yields."""
     nodes = 0
 
-    def rec(chosen: tuple, covered: int, excluded: int):
+    def rec(chosen: tuple, rest: list, excluded: int):
         nonlocal nodes
         nodes += 1
         if deadline is not None and nodes % 4096 == 0 and time.perf_counter() > deadline:
             raise SolverUnknown("learning ran out of time")
-        rest = [x for x in diffs if not x & covered]
+        if max_nodes is not None and nodes > max_nodes:
+            return
         if not rest:
             if len(chosen) == size:
                 yield chosen
@@ -396,12 +258,13 @@ def _hitting_sets(diffs: list, size: int, deadline: Optional[float] = None):
         if len(chosen) == size:
             return
         # Branch on the bits of the hardest mask left: one of them must be in.
-        pivot = min(rest, key=_popcount)
-        for i in _bits_of(pivot & ~excluded):
-            yield from rec(chosen + (i,), covered | (1 << i), excluded)
-            excluded |= 1 << i
+        # (`rest` is sorted by size: the first mask is the hardest.)
+        for i in _bits_of(rest[0] & ~excluded):
+            bit = 1 << i
+            yield from rec(chosen + (i,), [x for x in rest if not x & bit], excluded)
+            excluded |= bit
 
-    for hit in rec((), 0, 0):
+    for hit in rec((), sorted(diffs, key=_popcount), 0):
         masks = {k: sum(1 << j for j in hit if j != k) for k in hit}
         if all(any(not x & masks[k] for x in diffs) for k in hit):
             yield tuple(sorted(hit))
@@ -430,100 +293,6 @@ class Learned:
     seconds: float
     rounds: int = 0
     notes: list = field(default_factory=list)
-
-
-class _FixedCheck:
-    """Consecution and exclusion queries at a fixed size, incremental."""
-
-    def __init__(self, machine: Machine, n: int, props, timeout_ms: int):
-        self.enc = enc = FixedN(machine, n)
-        self.tr = Translator(enc)
-        self.n = n
-        self.s, self.s2 = enc.fresh_state("l"), enc.fresh_state("l'")
-        self.step = enc.solver(timeout_ms)
-        self.step.add(enc.domain(self.s), step_relation(self.tr, list(enc.instances()), self.s,
-                                                        self.s2, enc.int("sel")))
-        self.bad = enc.solver(timeout_ms)
-        self.bad.add(enc.domain(self.s))
-        self.events = {p.name: event_formula(self.tr, list(enc.instances()), self.s, p)
-                       for p in props}
-        # Small cores: they decide which guesses must be inductive.
-        for solver in (self.step, self.bad):
-            solver.set("core.minimize", True)
-        self.guard: dict = {}
-        self.post: dict = {}
-        self.round = 0
-
-    def add(self, key, formula: Expr) -> None:
-        g = z3.Bool(f"c{len(self.guard)}", self.enc.ctx)
-        self.guard[key] = g
-        pre = self.tr.expr(formula, self.s, {})
-        self.step.add(z3.Implies(g, pre))
-        self.bad.add(z3.Implies(g, pre))
-        self.post[key] = self.tr.expr(formula, self.s2, {})
-
-    def cti(self, alive: list, targets: list):
-        """A step from a state of `alive` out of one of `targets`: (pre-state
-        values, keys of `alive` broken after the step). Or, when there is
-        none, the keys of `alive` the answer rested on (an unsat core)."""
-        self.round += 1
-        goal = z3.Bool(f"goal{self.round}", self.enc.ctx)
-        self.step.add(z3.Implies(goal, z3.Not(z3.And([self.post[k] for k in targets]))))
-        got = check_sat(self.step, goal, *[self.guard[k] for k in alive])
-        if got == z3.unsat:
-            return self._core(self.step, alive)
-        model = self.step.model()
-        broken = [k for k in alive
-                  if not z3.is_true(model.eval(self.post[k], model_completion=True))]
-        return self.enc.values(model, self.s), broken
-
-    def excluding(self, alive: list, prop_name: str) -> list:
-        """The keys of `alive` that rule out the property's bad event (a core;
-        call after `bad_state` found none)."""
-        if check_sat(self.bad, self.events[prop_name], *[self.guard[k] for k in alive]) \
-                != z3.unsat:
-            raise SolverUnknown("the bad event is no longer excluded")
-        return self._core(self.bad, alive)
-
-    def _core(self, solver, alive: list) -> list:
-        by_guard = {self.guard[k].get_id(): k for k in alive}
-        return [by_guard[g.get_id()] for g in solver.unsat_core() if g.get_id() in by_guard]
-
-    def needed(self, alive: list, props) -> list:
-        """A subset of `alive` (inductive, excluding the bad events) that is
-        inductive and excludes them too: the unsat cores of exclusion, then
-        of each kept clause's consecution, until closed."""
-        by_guard = {self.guard[k].get_id(): k for k in alive}
-        guards = [self.guard[k] for k in alive]
-
-        def core(solver, *goal) -> list:
-            if check_sat(solver, *goal, *guards) != z3.unsat:
-                raise SolverUnknown("a clause set that was inductive is not any more")
-            return [by_guard[g.get_id()] for g in solver.unsat_core() if g.get_id() in by_guard]
-
-        keep: list = []
-        todo: list = []
-        for p in props:
-            for k in core(self.bad, self.events[p.name]):
-                if k not in keep:
-                    keep.append(k)
-                    todo.append(k)
-        while todo:
-            k = todo.pop()
-            self.round += 1
-            goal = z3.Bool(f"goal{self.round}", self.enc.ctx)
-            self.step.add(z3.Implies(goal, z3.Not(self.post[k])))
-            for j in core(self.step, goal):
-                if j not in keep:
-                    keep.append(j)
-                    todo.append(j)
-        return [k for k in alive if k in keep]
-
-    def bad_state(self, alive: list, prop_name: str):
-        if check_sat(self.bad, self.events[prop_name], *[self.guard[k] for k in alive]) \
-                == z3.unsat:
-            return None
-        return self.enc.values(self.bad.model(), self.s)
 
 
 def walks(machine: Machine, n: int, count: int, length: int = WALK_LENGTH,
@@ -594,7 +363,7 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
     rounds = 0
     notes: list = []
     while True:
-        check = _FixedCheck(machine, n, props, 30_000)
+        check = FixedCheck(machine, n, props, 30_000)
         for c in alive:
             check.add(c, learner.formula(c))
         # Demand-driven: only the clauses a proof rests on (those the bad
@@ -615,13 +384,22 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                 raise _NextStage(f"{rounds} counterexamples and no proof yet")
             found = check.cti(alive, needed) if needed else []
             if isinstance(found, tuple):
-                values, broken = found
-                new = _separating(learner, n, values, banned, alive)
+                values, broken, who, reads, post = found
+                focus = learner.violators(n, post, broken) | ({who} - {None})
+                reads = reads.union(*[variables_of(learner.formula(c)) for c in broken])
+                new = _separating(learner, n, values, banned, alive, focus, reads)
                 if new:
                     for c in new:
                         check.add(c, learner.formula(c))
                     alive += new
                     continue
+                # ICE's implication rule: a state no clause sets apart from
+                # the reachable ones is taken as reachable, and so is its
+                # successor. Its points join the samples, so that no later
+                # guess is fitted to samples that lack them (benign-advance
+                # refuted hundreds of variants of one wrong guess).
+                learner.add_points(n, values)
+                learner.add_points(n, post)
                 banned.update(broken)
                 alive = [c for c in alive if c not in broken]
                 needed = [c for c in needed if c not in broken]
@@ -636,7 +414,8 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
                     break
                 support = support + check.excluding(alive, p.name)
             if target is not None:
-                new = _separating(learner, n, target, banned, alive)
+                new = _separating(learner, n, target[0], banned, alive, target[1],
+                                  check.event_reads[p.name])
                 if not new and not last:
                     # Wider clauses or more samples may still tell it apart.
                     raise _NextStage(f"no clause of this stage separates a state enabling "
@@ -676,18 +455,47 @@ def _search(machine: Machine, props, scope, t0: float, deadline: float, samples:
         n = min(n + 1, 5)
 
 
-def _separating(learner: Learner, n: int, values: dict, banned: set, alive: list) -> list:
+def _separating(learner: Learner, n: int, values: dict, banned: set, alive: list,
+                focus: set, reads: set) -> list:
+    """The smallest clauses that tell one controller (or pair) of the state
+    apart from the samples.
+
+    The solver fills everything a query does not constrain with arbitrary
+    values, and blocking those learned true but useless clauses by the
+    hundred before the one that mattered. So suspects come in order:
+    1. the controllers in `focus` (the one enabling the bad event; the one
+       stepping and those whose clause the step breaks), then the others;
+    2. for each, clauses over the variables in `reads` (what the bad event or
+       the step and the broken clauses read), then over any;
+    3. the narrowest clause first: a point that one literal sets apart is far
+       from anything reachable, while one that needs four may be a reachable
+       combination the samples missed."""
     have = set(alive)
-    out: list = []
-    # One point's clauses per state: a blocked state needs one reason.
-    for pair, bits in learner.state_points(n, values):
-        for c in learner.separate(pair, bits, banned):
-            if c not in have:
-                have.add(c)
-                out.append(c)
-        if out:
-            return out
-    return out
+    tiers: tuple = ([], [])
+    for pair, bits, who in learner.state_points(n, values):
+        got = learner.differences(pair, bits)
+        if got is not None:
+            tiers[0 if focus & set(who) else 1].append((pair, bits) + got)
+    masks = {pair: learner.mask_over(pair, reads) for pair in (False, True)}
+    for suspects in tiers:
+        narrow = []
+        for pair, bits, prem, diffs in suspects:
+            only = sorted({x & masks[pair] for x in diffs}, key=_popcount)
+            if not only or only[0]:
+                narrow.append((pair, bits, prem, only))
+        for group in (narrow, suspects):
+            for size in range(learner.max_extra + 1):
+                for pair, bits, prem, diffs in group:
+                    out: list = []
+                    for c in learner.clauses(pair, bits, prem, diffs, size):
+                        if c not in banned and c not in have:
+                            have.add(c)
+                            out.append(c)
+                            if len(out) >= PER_POINT:
+                                break
+                    if out:
+                        return out
+    return []
 
 
 def _named(learner: Learner, clauses: list) -> list:

@@ -1,7 +1,7 @@
 """Saved invariants: a proof that is re-checked without learning it again.
 
 A file holds the clauses of one proof in the learner's own spec (see
-`learn.from_spec`), with their words; loading rebuilds the formulas, and
+`clauses.from_spec`), with their words; loading rebuilds the formulas, and
 `houdini.check_saved` asks Z3 again for every obligation, so nothing in a
 file is trusted.
 """
@@ -56,7 +56,7 @@ def read_file(path: str) -> dict:
 def check_file(path: str) -> None:
     """Read a saved file and build every learned clause in it (no machine
     needed): InvariantFileError if anything is wrong with it."""
-    from sessionfence.model.learn import from_spec
+    from sessionfence.model.clauses import from_spec
 
     for item in read_file(path)["invariants"]:
         try:
@@ -81,7 +81,7 @@ def load(machine: Machine, path: str) -> list:
 
 
 def _from_spec(name: str, spec: tuple) -> Invariant:
-    from sessionfence.model.learn import from_spec
+    from sessionfence.model.clauses import from_spec
 
     if spec[0] != "clause":
         raise ValueError(f"unknown invariant kind {spec[0]!r}")

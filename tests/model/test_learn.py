@@ -148,3 +148,75 @@ def test_a_wide_hitting_set_search_stops_at_the_deadline():
     diffs = [rng.getrandbits(60) | 1 << rng.randrange(60) for _ in range(40)]
     with pytest.raises(SolverUnknown):
         list(learn._hitting_sets(diffs, 4, deadline=0.0))
+
+
+def test_a_capped_hitting_set_search_yields_a_prefix_of_the_full_one():
+    # The cap counts nodes, not seconds: the same prefix on any machine.
+    rng = random.Random(5)
+    diffs = [rng.getrandbits(30) | 1 << rng.randrange(30) for _ in range(25)]
+    full = list(learn._hitting_sets(diffs, 3))
+    capped = list(learn._hitting_sets(diffs, 3, max_nodes=200))
+    assert capped == full[:len(capped)]
+    assert len(capped) < len(full)
+    assert list(learn._hitting_sets(diffs, 3, max_nodes=10 ** 9)) == full
+
+
+BENIGN = machine.build(variants.get("benign-advance"))
+
+
+def test_numbers_are_compared_within_their_role():
+    # One counter hands out inodes and fingerprints, so samples rename them
+    # together; but no rule compares an inode with a fingerprint, and a
+    # learned "ino < reg_fp" would be an accident of the counter's order.
+    from sessionfence.model.explore import roles, value_classes
+
+    classes = [set(vc.variables) for vc in value_classes(BENIGN)]
+    assert any({"ino", "fence", "plain"} <= c for c in classes)
+    groups = [set(g) for g in roles(BENIGN)]
+    role_of = {v: i for i, g in enumerate(groups) for v in g}
+    assert role_of["ino"] == role_of["snap_ino"]
+    assert role_of["plain"] == role_of["snap_plain"]
+    assert role_of["fence"] == role_of["file"] == role_of["reg_fp"]
+    assert len({role_of["ino"], role_of["plain"], role_of["fence"]}) == 3
+    assert "clock" not in role_of
+    atoms = {a.text() for a in infer._Vocabulary(BENIGN).atoms(("d",))}
+    assert "ino = snap_ino[d]" in atoms and "fence[d] = file" in atoms
+    assert "fence[d] < clock" in atoms and "ino < clock" in atoms
+    assert not any("ino" in a and "fence" in a for a in atoms), atoms
+
+
+def _strict_learner():
+    samples = {n: infer.sample(STRICT, n, 2000, 60.0) for n in (2, 3)}
+    return learn.Learner(STRICT, samples, [RELEASED])
+
+
+def test_a_state_taken_as_reachable_joins_the_samples():
+    # ICE's implication rule: once a state is taken as reachable, no later
+    # guess may exclude it.
+    from sessionfence.model.cti import FixedCheck
+
+    learner = _strict_learner()
+    check = FixedCheck(STRICT, 3, [RELEASED], 30_000)
+    values, who = check.bad_state([], RELEASED.name)
+    points = learner.state_points(3, values)
+    assert any(learner.differences(pair, bits) is not None for pair, bits, _ in points)
+    learner.add_points(3, values)
+    assert all(learner.differences(pair, bits) is None for pair, bits, _ in points)
+
+
+def test_the_controller_enabling_the_bad_event_is_named():
+    from sessionfence.model.cti import FixedCheck
+
+    check = FixedCheck(STRICT, 3, [RELEASED], 30_000)
+    values, who = check.bad_state([], RELEASED.name)
+    assert who and who <= {1, 2, 3}
+    # Each named controller's own instance of the event holds in the state;
+    # the others' do not.
+    for c in (1, 2, 3):
+        solver = z3.Solver(ctx=check.enc.ctx)
+        solver.add(check.events_of[RELEASED.name][c])
+        for name, value in values.items():
+            xs = check.s[name] if isinstance(value, list) else [check.s[name]]
+            for x, v in zip(xs, value if isinstance(value, list) else [value]):
+                solver.add(x == v)
+        assert (solver.check() == z3.sat) == (c in who), c

@@ -182,28 +182,72 @@ def test_verify_reads_the_example_proofs_from_the_directory(capsys):
     assert cell["method"].startswith("saved invariants"), cell
 
 
-def test_broad_publication_learned_precision_implies_the_hand_written_facts():
-    """Cross-check with invariants.BROAD_OWN: the two facts its hand-written
-    precision proof rests on (a clean holder knows the file; a clean
-    released controller finds the file it knows or a newer publication)
-    follow from the learned clauses, for 3 controllers."""
+def _implies(variant: str, fp: str, prop: str, facts: list) -> dict:
+    """For 3 controllers: does the shipped proof imply each hand-written
+    fact (by name -> True/False)?"""
     import z3
 
-    from sessionfence.model import invariants
     from sessionfence.model.smt import FixedN, Translator, check_sat
 
-    m = machine.build(variants.get("broad-publication"), World(fingerprint="digest"))
-    invs = proof_files.load(m, os.path.join(shipped_proofs.DIR,
-                                            "broad-publication.digest.precision.json"))
+    m = machine.build(variants.get(variant), World(fingerprint=fp))
+    invs = proof_files.load(m, os.path.join(shipped_proofs.DIR, f"{variant}.{fp}.{prop}.json"))
     enc = FixedN(m, 3)
     tr = Translator(enc)
     s = enc.fresh_state("x")
     solver = enc.solver(30_000)
     solver.add(enc.domain(s), *[tr.expr(i.formula, s, {}) for i in invs])
-    by_name = {i.name: i for i in invariants.BROAD_OWN}
-    for name in ("clean-holder-knows-file", "clean-released-finds-file"):
-        assert check_sat(solver, z3.Not(tr.expr(by_name[name].formula, s, {}))) == z3.unsat, name
+    out = {}
+    for fact in facts:
+        got = check_sat(solver, z3.Not(tr.expr(fact.formula, s, {})))
+        assert got in (z3.sat, z3.unsat), fact.name
+        out[fact.name] = got == z3.unsat
+    return out
+
+
+def test_broad_publication_learned_precision_implies_the_hand_written_facts():
+    """Cross-check with invariants.BROAD_OWN: the two facts its hand-written
+    precision proof rests on (a clean holder knows the file; a clean
+    released controller finds the file it knows or a newer publication)
+    follow from the learned clauses, for 3 controllers."""
+    from sessionfence.model import invariants
+
+    got = _implies("broad-publication", "digest", "precision", invariants.BROAD_OWN)
+    assert got["clean-holder-knows-file"] and got["clean-released-finds-file"], got
     # and not everything: the set is what precision needs, not the whole
     # hand-written list (generations-published is not implied)
-    assert check_sat(solver, z3.Not(tr.expr(by_name["generations-published"].formula, s, {}))) \
-        == z3.sat
+    assert not got["generations-published"], got
+
+
+@pytest.mark.parametrize("fp", ["digest", "stat"])
+def test_validate_on_assert_learned_precision_implies_the_hand_written_facts(fp):
+    """Cross-check with upstream_invariants: a clean active controller's
+    release snapshot still validates (same inode, head and foreign-line
+    version, not longer than the file, and the file is its fence or has
+    grown), and a released controller's fence is active.
+
+    The difference, explained: the learned clauses ask the snapshot to
+    validate only where a check of this cell reads it. When the file is the
+    controller's fence the check passes on the fingerprint alone, so they
+    say nothing of the snapshot then; outside write sections, when the file
+    is not its fence, they imply the hand-written fact. Inside a section
+    the learned proof takes another route (its clauses there are about
+    the section's own check), and the file being present while a clean
+    controller lives is not needed at all."""
+    from sessionfence.model import invariants, upstream
+    from sessionfence.model import state as S
+    from sessionfence.model.expr import conj, forall, implies
+    from sessionfence.model.machine import alive, writing
+
+    facts = list(invariants.SETS["upstream-validate-on-assert"])
+    snap = upstream.snap
+    facts.append(invariants.Invariant(
+        "clean-snapshot-validates-off-fence", "",
+        forall(lambda d: implies(
+            conj(alive(d), ~S.ext_alive[d], upstream.active[d], ~writing(d),
+                 S.file != S.fence[d]),
+            conj(S.ino == snap.ino[d], S.head == snap.head[d], S.plain == snap.plain[d],
+                 S.size > snap.size[d])))))
+    got = _implies("validate-on-assert", fp, "precision", facts)
+    assert got["released-is-active"] and got["idle-inactive"], got
+    assert got["clean-snapshot-validates-off-fence"], got
+    assert not got["clean-snapshot-validates"], got

@@ -265,12 +265,17 @@ class Executor:
         return inst, self.fire(s, inst)
 
     # -- properties and predicates --------------------------------------
-    def event(self, s: tuple, prop: Property) -> list[Instance]:
-        """Step instances enabled in `s` that are events of `prop`."""
+    def event_flag(self, prop: Property):
+        """`prop`'s flag as a function (state, controller) -> bool."""
         flag = self._events.get(prop.name)
         if flag is None:
             flag = self._compiler.predicate(self.machine.flag(prop, Param("c", "ctrl")), "s, c")
             self._events[prop.name] = flag
+        return flag
+
+    def event(self, s: tuple, prop: Property) -> list[Instance]:
+        """Step instances enabled in `s` that are events of `prop`."""
+        flag = self.event_flag(prop)
         return [i for i in self.enabled(s)
                 if i.ctrl is not None and prop.matches(i.transition) and flag(s, i.ctrl)]
 
@@ -303,6 +308,13 @@ class Executor:
             i = self.layout.index[v.name]
             out[v.name] = list(s[i:i + self.n]) if v.per_ctrl else s[i]
         return out
+
+    def encode_raw(self, values: dict) -> tuple:
+        """The state `decode_raw` reads back as `values`."""
+        out = [values[v.name] for v in self.layout.globals]
+        for v in self.layout.per_ctrl:
+            out.extend(values[v.name])
+        return tuple(out)
 
     # -- display --------------------------------------------------------
     def decode(self, s: tuple) -> dict:

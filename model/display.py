@@ -33,7 +33,7 @@ def fp(value) -> str:
     return f"f{value}"
 
 
-def _value(var, value) -> str:
+def value_text(var, value) -> str:
     if var.sort == "fp":
         return fp(value)
     if var.sort == "bool":
@@ -49,15 +49,15 @@ def state_cells(ex: Executor, s: tuple, used: Optional[set] = None) -> dict:
     ctrls = list(d["phase"])
     used = used if used is not None else set(d)
     design = [v for v in m.vars if v.owner == "design" and v.name in used]
-    registry = [f"{_SHORT.get(v.name, v.name)}={_value(v, d[v.name])}"
+    registry = [f"{_SHORT.get(v.name, v.name)}={value_text(v, d[v.name])}"
                 for v in design if not v.per_ctrl]
     data = []
     for c in ctrls:
-        items = [f"{v.name}={_value(v, d[v.name][c])}" for v in design
+        items = [f"{v.name}={value_text(v, d[v.name][c])}" for v in design
                  if v.per_ctrl and v.name not in _HIDDEN_PER_CTRL]
         if items:
             data.append(f"{c}:" + ",".join(items))
-    world = [f"{v.name}={_value(v, d[v.name])}" for v in m.vars
+    world = [f"{v.name}={value_text(v, d[v.name])}" for v in m.vars
              if v.owner == "world" and v.name not in ("file", "clock") and v.name in used]
     ghosts = []
     for var, short in (("ext_released", "rel"), ("ext_alive", "alive")):

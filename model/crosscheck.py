@@ -24,8 +24,10 @@ Each question is a Z3 query over `n` controllers (3 by default); a query
 Z3 cannot answer is reported `unknown`, never implied.
 
     python -m sessionfence.model.crosscheck VARIANT MODE PROPERTY [--json]
+        [--variant-file FILE]
 
-prints the table for a built-in cell with a shipped proof.
+prints the table for a built-in cell with a shipped proof, or for a
+variant file's cell with a proof in proofs/ beside the file.
 """
 
 from __future__ import annotations
@@ -258,41 +260,72 @@ def witness_words(machine: Machine, values: dict, who: Optional[int]) -> str:
 def main(argv=None) -> int:
     import argparse
 
-    from sessionfence.model import machine as M
-    from sessionfence.model import shipped_proofs, variants
     from sessionfence.model.properties import BY_NAME
-    from sessionfence.model.world import World
 
     parser = argparse.ArgumentParser(
         prog="python -m sessionfence.model.crosscheck",
-        description="Which facts of a built-in cell's hand-written proof does its shipped "
-                    "learned proof imply: everywhere, where the property's checks run, or not?")
-    parser.add_argument("variant")
+        description="Which facts of a cell's hand-written proof does its saved learned proof "
+                    "imply: everywhere, where the property's checks run, or not?")
+    parser.add_argument("variant", help="a built-in variant, or one in --variant-file")
     parser.add_argument("mode", choices=("digest", "stat"))
     parser.add_argument("property", choices=sorted(p for p in BY_NAME
                                                    if BY_NAME[p].kind == "always"))
+    parser.add_argument("--variant-file", metavar="FILE",
+                        help="a maintainer's variant file; its proofs are read from proofs/ "
+                             "beside it (as shipped_proofs FILE.py writes them)")
     parser.add_argument("--controllers", type=int, default=3, metavar="N",
                         help="controllers of the queries (default 3)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        variant = variants.get(args.variant)
-    except variants.UnknownVariant as exc:
-        parser.exit(2, f"crosscheck: {exc.args[0]}\n")
     if not 1 <= args.controllers <= 6:
         parser.exit(2, "crosscheck: --controllers must be between 1 and 6\n")
-    world = World(fingerprint=args.mode)
-    path = shipped_proofs.path(variant, world, args.property)
-    if path is None or variant.invariants not in INV.SETS:
-        parser.exit(2, f"crosscheck: {args.variant} {args.mode} {args.property} has no shipped "
-                       "proof and hand-written set to compare; see model/proofs/\n")
     try:
-        return _report(M.build(variant, world), path, variant.invariants, args)
+        variant, path = _cell(args)
+    except ValueError as exc:
+        parser.exit(2, f"crosscheck: {exc}\n")
+    from sessionfence.model import machine as M
+    from sessionfence.model.world import World
+
+    try:
+        return _report(M.build(variant, World(fingerprint=args.mode)), path,
+                       variant.invariants, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `| head`: stop quietly, and keep the exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _cell(args):
+    """(variant, saved proof) of the cell asked for, or ValueError saying why not."""
+    from sessionfence.model import proof_files, shipped_proofs, variant_file, variants
+    from sessionfence.model.world import World
+
+    if args.variant_file:
+        try:
+            found = {v.name: v for v in variant_file.load(args.variant_file)}
+        except variant_file.VariantFileError as exc:
+            raise ValueError(str(exc)) from None
+        if args.variant not in found:
+            raise ValueError(f"{args.variant_file} declares no variant {args.variant!r}; it "
+                             f"declares {', '.join(found)}")
+        variant = found[args.variant]
+        where = os.path.join(os.path.dirname(os.path.abspath(args.variant_file)), "proofs")
+        path = proof_files.cell_file(where, variant.name, args.mode, args.property)
+        path = path if os.path.exists(path) else None
+    else:
+        try:
+            variant = variants.get(args.variant)
+        except variants.UnknownVariant as exc:
+            raise ValueError(exc.args[0]) from None
+        path = shipped_proofs.path(variant, World(fingerprint=args.mode), args.property)
+    cell = f"{args.variant} {args.mode} {args.property}"
+    if path is None:
+        raise ValueError(f"{cell} has no saved learned proof (learn one with python -m "
+                         "sessionfence.model.shipped_proofs VARIANT or FILE.py)")
+    if variant.invariants not in INV.SETS:
+        raise ValueError(f"{cell}: the variant declares no hand-written set to compare with")
+    return variant, path
 
 
 def _report(m: Machine, path: str, set_name: str, args) -> int:

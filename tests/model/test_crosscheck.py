@@ -46,6 +46,7 @@ The differences, explained (the tests below check each claim):
 """
 
 import json
+import os
 
 import pytest
 
@@ -231,9 +232,27 @@ def test_the_command_prints_the_table_and_json(capsys):
         ("reference", "digest", "safety")]
 
 
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "examples")
+
+
+def test_a_variant_file_cell_is_compared_with_the_set_it_declares(capsys):
+    """A maintainer's change, with the proof shipped_proofs FILE.py learned
+    for it, against the reference's hand-written set it inherits."""
+    argv = ["reference-release-snapshot", "digest", "safety", "--json",
+            "--variant-file", os.path.join(EXAMPLES, "release_snapshot.py")]
+    assert X.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    verdicts = {f["fact"]: f["verdict"] for f in doc["facts"]}
+    assert set(verdicts) == set(EXPECTED[("reference", "digest", "safety")])
+    assert X.UNKNOWN not in verdicts.values() and verdicts["lock-users-hold-it"] == I
+
+
 @pytest.mark.parametrize("argv, says", [
     (["no-such-variant", "digest", "safety"], "unknown variant"),
-    (["strict-fingerprint", "stat", "safety"], "no shipped proof"),
+    (["strict-fingerprint", "stat", "safety"], "no saved learned proof"),
+    (["nope", "digest", "safety", "--variant-file", os.path.join(EXAMPLES, "release_snapshot.py")],
+     "declares no variant 'nope'"),
+    (["x", "digest", "safety", "--variant-file", "/no/such/fence.py"], "no such file"),
     (["reference", "digest", "safety", "--controllers", "9"], "--controllers"),
     (["reference", "md5", "safety"], "invalid choice")])
 def test_usage_errors_exit_2_with_one_line(argv, says, capsys):

@@ -286,14 +286,26 @@ def main(argv=None) -> int:
     from sessionfence.model import machine as M
     from sessionfence.model.world import World
 
+    from sessionfence.model.proof_files import InvariantFileError
+
     try:
         return _report(M.build(variant, World(fingerprint=args.mode)), path,
                        variant.invariants, args)
+    except InvariantFileError as exc:
+        parser.exit(2, f"crosscheck: {exc}\n")
+    except SolverUnknown as exc:
+        print(f"crosscheck: Z3 could not decide a query ({exc}); nothing to report",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `| head`: stop quietly, and keep the exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as exc:  # a bug: one line, as the CLI says it
+        print(f"crosscheck: internal error: {type(exc).__name__}: {exc} (please report)",
+              file=sys.stderr)
+        return 3
 
 
 def _cell(args):
@@ -330,9 +342,19 @@ def _cell(args):
 
 def _report(m: Machine, path: str, set_name: str, args) -> int:
     from sessionfence.model import proof_files
+    from sessionfence.model.houdini import check_saved
     from sessionfence.model.properties import BY_NAME
 
     learned = proof_files.load(m, path)
+    # Nothing in a file is trusted: a set that does not prove the cell (a
+    # changed design, another cell's file) has nothing to be compared for.
+    proof = check_saved(m, learned, [BY_NAME[args.property]], "any")
+    if not proof.proved.get(args.property):
+        why = "; ".join(proof.notes) or "the property is not excluded"
+        print(f"crosscheck: {path} does not prove {m.variant.name} {args.mode} {args.property} "
+              f"({why}); learn it again with python -m sessionfence.model.shipped_proofs",
+              file=sys.stderr)
+        return 1
     hand = hand_written(m, set_name)
     rows = compare(m, learned, hand, BY_NAME[args.property], args.controllers)
     back = hand_implies(m, hand, learned, args.controllers)

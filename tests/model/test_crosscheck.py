@@ -247,6 +247,28 @@ def test_a_variant_file_cell_is_compared_with_the_set_it_declares(capsys):
     assert X.UNKNOWN not in verdicts.values() and verdicts["lock-users-hold-it"] == I
 
 
+def test_a_file_that_is_no_proof_of_the_cell_is_refused(tmp_path, capsys):
+    """Nothing in a file is trusted: a garbled file is a usage error (2),
+    and another cell's clauses, which do not prove this one, are not
+    compared at all (1)."""
+    import shutil
+
+    shutil.copy(os.path.join(EXAMPLES, "release_snapshot.py"), tmp_path)
+    (tmp_path / "proofs").mkdir()
+    target = tmp_path / "proofs" / "reference-release-snapshot.digest.safety.json"
+    argv = ["reference-release-snapshot", "digest", "safety",
+            "--variant-file", str(tmp_path / "release_snapshot.py")]
+    target.write_text("garbage", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        X.main(argv)
+    assert exc.value.code == 2 and "cannot read invariants" in capsys.readouterr().err
+    shutil.copy(os.path.join(shipped_proofs.DIR, "strict-refresh.digest.released-safety.json"),
+                target)
+    assert X.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "does not prove reference-release-snapshot digest safety" in err and not out
+
+
 @pytest.mark.parametrize("argv, says", [
     (["no-such-variant", "digest", "safety"], "unknown variant"),
     (["strict-fingerprint", "stat", "safety"], "no saved learned proof"),
